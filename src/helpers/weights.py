@@ -1,0 +1,138 @@
+"""Weight statistics of MLP neurons (PAPER_SPEC A4 items 9-10): norms, LogitVar, the unembedding's
+singular vectors and each neuron's share in its null space, rho.
+
+All statistics are taken on the compatibility-mode (processed) weights that ``helpers.models``
+loads: norm gains folded, ``W_U`` centred over the vocabulary.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from transformer_lens.model_bridge import TransformerBridge
+
+from helpers.errors import ParameterError
+
+# Null-space sizes the paper used (PAPER_SPEC A4 item 10); other models get ~1% of d_model.
+PAPER_NULL_SPACE_K = {"gpt2-small": 12, "Llama-2-7b": 40}
+
+
+def resolve_layer(model: TransformerBridge, layer: int | None) -> int:
+    """``None`` means the final layer; negative layers count from the end."""
+    n = model.cfg.n_layers
+    if layer is None:
+        return n - 1
+    if not isinstance(layer, (int, np.integer)) or not -n <= layer < n:
+        raise ParameterError(f"layer {layer!r} is out of range for a model with {n} layers "
+                             f"(use 0..{n - 1}, or -1 for the final layer)")
+    return int(layer) % n
+
+
+def check_neurons(model: TransformerBridge, neurons, layer: int | None = None) -> list[int]:
+    """Validate neuron indices of one layer; returns them as a list of ints."""
+    d_mlp = model.cfg.d_mlp
+    out = []
+    for n in neurons:
+        if not isinstance(n, (int, np.integer)) or not 0 <= n < d_mlp:
+            raise ParameterError(f"neuron index {n!r} is out of range: layer {resolve_layer(model, layer)} "
+                                 f"has d_mlp = {d_mlp} neurons (valid indices 0..{d_mlp - 1})")
+        out.append(int(n))
+    return out
+
+
+def effective_w_out(model: TransformerBridge, layer: int | None = None) -> torch.Tensor:
+    """Output weights as they reach the residual stream, [d_mlp, d_model].
+
+    For a sandwich norm (Gemma 2/3) the MLP output passes through ``ln2_post``, an RMSNorm with
+    gain g, before joining the residual: the direction neuron i writes is g ⊙ w_i (its length is
+    then divided by the per-token rms of the whole MLP output, which is the same for all neurons).
+    """
+    layer = resolve_layer(model, layer)
+    w_out = model.W_out[layer].detach()
+    block = model.blocks[layer]
+    if hasattr(block, "ln2_post"):
+        d = model.cfg.d_model
+        with torch.no_grad():
+            ones = torch.ones(1, 1, d, dtype=w_out.dtype, device=w_out.device)
+            gain = block.ln2_post(ones)[0, 0] * (1 + model.cfg.eps) ** 0.5  # rms(ones) = sqrt(1 + eps)
+        w_out = w_out * gain
+    return w_out
+
+
+def output_norms(w_out: torch.Tensor) -> torch.Tensor:
+    """‖w_i‖ for each row of ``w_out`` [n, d]."""
+    return w_out.norm(dim=-1)
+
+
+def logit_var(w_out: torch.Tensor, w_u: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
+    """LogitVar(w_i) = Var_v cos(w_i, W_U[:, v]) (unbiased variance over the vocabulary), [n].
+
+    ``w_out`` is [n, d_model], ``w_u`` is [d_model, d_vocab]. Computed in float64, in vocabulary
+    chunks, from the running sum and sum of squares.
+    """
+    w = w_out.double()
+    w = w / w.norm(dim=-1, keepdim=True)
+    total = torch.zeros(w.shape[0], dtype=torch.float64, device=w.device)
+    total_sq = torch.zeros_like(total)
+    n_vocab = w_u.shape[1]
+    for start in range(0, n_vocab, chunk):
+        u = w_u[:, start:start + chunk].double().to(w.device)
+        cos = w @ (u / u.norm(dim=0, keepdim=True))
+        total += cos.sum(-1)
+        total_sq += cos.pow(2).sum(-1)
+    mean = total / n_vocab
+    return (total_sq - n_vocab * mean.pow(2)) / (n_vocab - 1)
+
+
+def unembed_svd(w_u: torch.Tensor, chunk: int = 8192) -> tuple[torch.Tensor, torch.Tensor]:
+    """Left singular vectors U [d_model, d_model] and singular values S (descending) of W_U.
+
+    W_U = U S Vᵀ, so W_U W_Uᵀ = U S² Uᵀ: an eigendecomposition of the d_model × d_model Gram
+    matrix (accumulated in float64 over vocabulary chunks) gives U and S without ever forming
+    V, which for a 262k-token vocabulary would not fit comfortably in memory.
+    """
+    d = w_u.shape[0]
+    gram = torch.zeros(d, d, dtype=torch.float64)
+    for start in range(0, w_u.shape[1], chunk):
+        block = w_u[:, start:start + chunk].detach().to("cpu", torch.float64)
+        gram += block @ block.T
+    eigvals, eigvecs = torch.linalg.eigh(gram)  # ascending
+    order = torch.argsort(eigvals, descending=True)
+    s = eigvals[order].clamp_min(0).sqrt()
+    return eigvecs[:, order], s
+
+
+def default_null_space_k(model: TransformerBridge) -> int:
+    """k for rho: the paper's value for its models, else round(0.01 · d_model), at least 1."""
+    spec = getattr(model.cfg, "repro_spec", None)
+    if spec is not None and spec.name in PAPER_NULL_SPACE_K:
+        return PAPER_NULL_SPACE_K[spec.name]
+    return max(1, round(0.01 * model.cfg.d_model))
+
+
+def null_space_fraction(w_out: torch.Tensor, u: torch.Tensor, k: int) -> torch.Tensor:
+    """rho_i = ‖U_nullᵀ w_i‖ / ‖w_i‖, with U_null the last k columns of U (smallest singular values)."""
+    if not 1 <= k <= u.shape[1]:
+        raise ParameterError(f"null-space size k={k} must be between 1 and d_model={u.shape[1]}")
+    w = w_out.detach().to("cpu", torch.float64)
+    u_null = u[:, -k:].to(torch.float64)
+    return (w @ u_null).norm(dim=-1) / w.norm(dim=-1)
+
+
+def neuron_weight_table(model: TransformerBridge, layer: int | None = None, k: int | None = None) -> pd.DataFrame:
+    """One row per neuron of ``layer`` (default: final): norm, LogitVar and rho (null space of size k)."""
+    layer = resolve_layer(model, layer)
+    k = default_null_space_k(model) if k is None else k
+    w_out = effective_w_out(model, layer)
+    u, _ = unembed_svd(model.W_U)
+    table = pd.DataFrame({
+        "layer": layer,
+        "neuron": np.arange(w_out.shape[0]),
+        "norm": output_norms(w_out).double().cpu().numpy(),
+        "logit_var": logit_var(w_out, model.W_U.detach()).cpu().numpy(),
+        "rho": null_space_fraction(w_out, u, k).numpy(),
+    })
+    table.insert(2, "label", [f"{layer}.{i}" for i in table.neuron])
+    table.attrs["null_space_k"] = k
+    return table
