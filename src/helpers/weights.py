@@ -71,13 +71,13 @@ def logit_var(w_out: torch.Tensor, w_u: torch.Tensor, chunk: int = 8192) -> torc
     ``w_out`` is [n, d_model], ``w_u`` is [d_model, d_vocab]. Computed in float64, in vocabulary
     chunks, from the running sum and sum of squares.
     """
-    w = w_out.double()
+    w = w_out.detach().double()
     w = w / w.norm(dim=-1, keepdim=True)
     total = torch.zeros(w.shape[0], dtype=torch.float64, device=w.device)
     total_sq = torch.zeros_like(total)
     n_vocab = w_u.shape[1]
     for start in range(0, n_vocab, chunk):
-        u = w_u[:, start:start + chunk].double().to(w.device)
+        u = w_u[:, start:start + chunk].detach().double().to(w.device)
         cos = w @ (u / u.norm(dim=0, keepdim=True))
         total += cos.sum(-1)
         total_sq += cos.pow(2).sum(-1)
