@@ -1,0 +1,208 @@
+"""The book: generated sources, the jupyter-book build, and the pages in a headless browser."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import yaml
+
+from helpers import suite
+
+REPO = Path(__file__).parents[1]
+DATA = REPO / "tests" / "data" / "notebooks"
+MODELS = ["model-a", "model-b"]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="module")
+def book_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A book with two throwaway notebooks executed for two fake models, sources written."""
+    root = tmp_path_factory.mktemp("book-test")
+    notebooks = Path(shutil.copytree(DATA, root / "notebooks"))
+    book = root / "book"
+    book.mkdir()
+    shutil.copy(REPO / "book" / "_config.yml", book)
+    for run in suite.plan_runs(notebooks, book, MODELS, ["demo", "cross"]):
+        suite.execute_run(run)
+    with pytest.raises(suite.NotebookFailed):  # a failed run must stay out of the book
+        suite.execute_run(suite.plan_runs(notebooks, book, ["model-a"], ["fails"])[0])
+    suite.write_book_sources(book)
+    return book
+
+
+def toc_files(toc: dict) -> list[str]:
+    """Every ``file:`` entry of a jupyter-book toc, in order."""
+    found = []
+    for part in toc.get("parts", []):
+        for chapter in part["chapters"]:
+            found += [chapter["file"]] + [s["file"] for s in chapter.get("sections", [])]
+    return found
+
+
+def test_toc_references_existing_files(book_dir: Path) -> None:
+    toc = yaml.safe_load((book_dir / "_toc.yml").read_text())
+    assert toc["format"] == "jb-book" and toc["root"] == "intro"
+    files = toc_files(toc)
+    assert files == [
+        "runs/model-a/index", "runs/model-a/demo",
+        "runs/model-b/index", "runs/model-b/demo",
+        "runs/_cross/index", "runs/_cross/cross",
+    ]  # fmt: skip
+    for doc in ["intro", *files]:
+        assert [p for p in (book_dir / f"{doc}.md", book_dir / f"{doc}.ipynb") if p.exists()], doc
+    assert (book_dir / "runs" / "model-a" / "fails.failed.ipynb").exists()  # kept, but not listed
+    index = (book_dir / "runs" / "model-a" / "index.md").read_text()
+    assert "[Demo figure: squares](demo.ipynb)" in index  # title = the notebook's first heading
+    intro = (book_dir / "intro.md").read_text()
+    assert "Stolfo et al. 2024" in intro and "Voita et al. 2023" in intro and "4-bit" in intro
+
+
+@pytest.fixture(scope="module")
+def built_html(book_dir: Path) -> Path:
+    start = time.monotonic()
+    index = suite.build_book(book_dir, strict=True)  # strict: our generated sources are warning-free
+    print(f"\nbook build: {time.monotonic() - start:.1f} s")
+    assert index.is_file() and index == (book_dir / "_build" / "html" / "index.html").resolve()
+    return index.parent
+
+
+@pytest.mark.slow
+def test_built_html_needs_no_network(built_html: Path) -> None:
+    """No page loads a script, style sheet, font or image from another host."""
+    external = re.compile(r"""<(?:script|link|img|iframe)\b[^>]*\b(?:src|href)=["'](?:https?:)?//""", re.I)
+    pages = list(built_html.rglob("*.html"))
+    assert len(pages) >= 7
+    offenders = [str(p.relative_to(built_html)) for p in pages if external.search(p.read_text())]
+    assert not offenders, f"pages that load resources from the network: {offenders}"
+
+
+@pytest.mark.slow
+def test_strict_build_fails_on_sphinx_warnings(book_dir: Path, tmp_path: Path) -> None:
+    book = Path(shutil.copytree(book_dir, tmp_path / "book", ignore=shutil.ignore_patterns("_build")))
+    with open(book / "intro.md", "a") as intro:
+        intro.write("\nSee {doc}`a page that does not exist`.\n")
+    with pytest.raises(suite.BookBuildError, match="(?s)failed.*unknown document"):
+        suite.build_book(book, strict=True)
+    assert suite.build_book(book).is_file()  # not strict: the warning is printed, the book built
+
+
+# --- the browser test ---------------------------------------------------------------------------
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="module")
+def server(built_html: Path) -> Iterator[str]:
+    """Serve the built HTML on 127.0.0.1; yield the base URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(built_html)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base, timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        message = f"headless browser test needs {' and '.join(missing)} (apt-get install chromium chromium-driver)"
+        if _in_ci():
+            pytest.fail(message + "; CI is set, so this is a failure, not a skip")
+        pytest.skip(message)
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in [
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+        # Offline like a reader on a plane: every host name but 127.0.0.1 fails to resolve.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ]:  # fmt: skip
+        options.add_argument(arg)
+    # An explicit driver path: Selenium Manager never downloads anything.
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def http_status(url: str) -> int:
+    with urllib.request.urlopen(url.split("#")[0], timeout=10) as response:
+        return response.status
+
+
+def check_page(driver, url: str, base: str) -> dict:  # type: ignore[no-untyped-def]
+    """Load ``url`` (the load event waits for images) and report what the page shows."""
+    driver.get(url)
+    info = driver.execute_script(
+        """
+        const main = document.querySelector('main') || document.body;
+        return {
+          title: document.title,
+          images: [...main.querySelectorAll('img')].map(i => [i.src, i.complete, i.naturalWidth]),
+          figures: main.querySelectorAll('.cell_output img').length,
+          links: [...main.querySelectorAll('article a.reference.internal')].map(a => a.href),
+          resources: performance.getEntriesByType('resource').map(e => e.name),
+        };
+        """
+    )
+    assert info["title"].strip(), f"{url}: empty title"
+    broken = [src for src, complete, width in info["images"] if not (complete and width > 0)]
+    assert not broken, f"{url}: images that did not load: {broken}"
+    remote = [r for r in info["resources"] if not r.startswith(base)]
+    assert not remote, f"{url}: resources from the network: {remote}"
+    return info
+
+
+@pytest.mark.slow
+def test_pages_render_in_a_headless_browser(browser: object, server: str, book_dir: Path) -> None:
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    start = time.monotonic()
+    browser.get(server + "index.html")  # type: ignore[attr-defined]
+    WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("/intro.html"))  # its redirect
+    check_page(browser, server + "intro.html", server)
+    chapters = sorted(p.parent.name for p in (book_dir / "runs").glob("*/index.md"))
+    assert chapters == sorted([*MODELS, suite.CROSS])
+    for chapter in chapters:
+        index = check_page(browser, f"{server}runs/{chapter}/index.html", server)
+        pages = [link for link in index["links"] if link.startswith(f"{server}runs/{chapter}/")]
+        assert pages, f"chapter {chapter}: its index links to no page"
+        for link in index["links"]:
+            assert http_status(link) == 200, link
+        for page in pages:
+            shown = check_page(browser, page, server)
+            assert shown["figures"] >= 1, f"{page}: no figure image"
+    print(f"\nbrowser checks: {time.monotonic() - start:.1f} s")

@@ -1,0 +1,217 @@
+"""The suite runner: planning, parameters, stamps, failures, the CLI; and helpers.report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import nbformat  # noqa: E402
+import pytest  # noqa: E402
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook  # noqa: E402
+
+from helpers import suite  # noqa: E402
+from helpers.__main__ import main  # noqa: E402
+from helpers.errors import ParameterError, SuiteError  # noqa: E402
+from helpers.report import check_param, save_figure, write_key_numbers  # noqa: E402
+
+DATA = Path(__file__).parent / "data" / "notebooks"
+
+
+@pytest.fixture
+def nb_dir(tmp_path: Path) -> Path:
+    """A private copy of the throwaway notebooks (tests may edit them)."""
+    return Path(shutil.copytree(DATA, tmp_path / "notebooks"))
+
+
+def write_notebook(path: Path, parameters: str | None, code: str = "") -> Path:
+    cells = [new_markdown_cell(f"# {path.stem}")]
+    if parameters is not None:
+        cells.append(new_code_cell(parameters, metadata={"tags": ["parameters"]}))
+    cells.append(new_code_cell(code))
+    nbformat.write(new_notebook(cells=cells), path)
+    return path
+
+
+def one_run(nb_dir: Path, book: Path, name: str, model: str = "model-a", profile: str = "quick") -> suite.Run:
+    (run,) = suite.plan_runs(nb_dir, book, [model], [name], profile)
+    return run
+
+
+# --- planning ---------------------------------------------------------------------------------
+
+
+def test_declared_parameters_reads_the_tagged_cell(nb_dir: Path) -> None:
+    assert suite.declared_parameters(nb_dir / "demo.ipynb") == {"model": "x", "results_dir": ".", "n_rows": 3}
+    nb = write_notebook(nb_dir / "odd.ipynb", "import os\nmodel: str = 'y'\ndevice = os.getcwd()")
+    assert suite.declared_parameters(nb) == {"model": "y", "device": ...}
+
+
+def test_notebook_contract_errors_name_the_fix(nb_dir: Path, tmp_path: Path) -> None:
+    write_notebook(nb_dir / "untagged.ipynb", None)
+    with pytest.raises(suite.NotebookError, match="no cell tagged 'parameters'"):
+        suite.plan_runs(nb_dir, tmp_path / "book", ["a"], ["untagged"])
+    write_notebook(nb_dir / "modelless.ipynb", "n_rows = 3")
+    with pytest.raises(suite.NotebookError, match="declares neither 'model' nor 'models'"):
+        suite.plan_runs(nb_dir, tmp_path / "book", ["a"], ["modelless"])
+    with pytest.raises(suite.NotebookError, match="known: cross, demo, fails"):
+        suite.plan_runs(nb_dir, tmp_path / "book", ["a"], ["nope"])
+    with pytest.raises(suite.NotebookError, match="pass --notebook-dir"):
+        suite.plan_runs(tmp_path / "missing", tmp_path / "book", ["a"])
+    with pytest.raises(ParameterError, match="unknown profile"):
+        suite.plan_runs(nb_dir, tmp_path / "book", ["a"], ["demo"], "huge")
+
+
+def test_plan_passes_only_declared_parameters(nb_dir: Path, tmp_path: Path) -> None:
+    book = tmp_path / "book"
+    runs = suite.plan_runs(nb_dir, book, ["model-a", "org/model-b"], ["demo", "no_rows", "cross"], "quick")
+    by_key = {(r.name, r.model): r for r in runs}
+    assert len(runs) == 5  # 2 models x 2 notebooks + 1 cross-model run
+    demo = by_key["demo", "org/model-b"]
+    assert demo.parameters == {
+        "model": "org/model-b",
+        "results_dir": str(book.resolve() / "runs" / "org_model-b" / "demo_files"),
+        "n_rows": suite.PROFILES["quick"]["*"]["n_rows"],
+    }
+    assert set(by_key["no_rows", "model-a"].parameters) == {"model", "results_dir"}
+    cross = by_key["cross", None]
+    assert cross.parameters["models"] == ["model-a", "org/model-b"]
+    assert cross.output == book.resolve() / "runs" / suite.CROSS / "cross.ipynb"
+
+
+def test_command_line_parameters_override_the_profile(nb_dir: Path, tmp_path: Path) -> None:
+    assert [suite.parse_value(v) for v in ["200", "cuda", "[10, 11]", "None", "1e-3"]] == [
+        200, "cuda", [10, 11], None, 0.001,
+    ]  # fmt: skip
+    runs = suite.plan_runs(nb_dir, tmp_path / "book", ["a"], ["demo", "no_rows"], "quick", {"n_rows": 7})
+    assert [r.parameters.get("n_rows") for r in runs] == [7, None]
+    with pytest.raises(ParameterError, match="declares parameter.s. n_row;"):
+        suite.plan_runs(nb_dir, tmp_path / "book", ["a"], ["demo"], "quick", {"n_row": 7})
+    with pytest.raises(ParameterError, match="with --models"):
+        suite.plan_runs(nb_dir, tmp_path / "book", ["a"], ["demo"], "quick", {"model": "b"})
+
+
+def test_model_slug() -> None:
+    assert suite.model_slug("smollm2-135m") == "smollm2-135m"
+    assert suite.model_slug("EleutherAI/pythia-410m") == "EleutherAI_pythia-410m"
+    assert suite.model_slug("/data/my model.gguf") == "data_my_model.gguf"
+
+
+# --- executing --------------------------------------------------------------------------------
+
+
+def injected_parameters(executed: Path) -> str:
+    nb = nbformat.read(executed, as_version=4)
+    return next(c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+
+
+def test_only_declared_parameters_reach_the_kernel(nb_dir: Path, tmp_path: Path) -> None:
+    run = one_run(nb_dir, tmp_path / "book", "no_rows")
+    assert suite.execute_run(run)
+    injected = injected_parameters(run.output)
+    assert 'model = "model-a"' in injected and "n_rows" not in injected
+
+
+def test_stamp_skips_unchanged_and_reruns_on_change(nb_dir: Path, tmp_path: Path) -> None:
+    book = tmp_path / "book"
+    run = one_run(nb_dir, book, "demo")
+    assert suite.execute_run(run)  # first time
+    numbers = json.loads((run.results_dir / "key_numbers.json").read_text())
+    assert numbers["numbers"]["kernel_prefix"] == sys.prefix  # the kernel is the runner's Python
+    assert (run.results_dir / "squares.png").stat().st_size > 0
+    assert not suite.execute_run(run)  # unchanged: skipped
+    assert suite.execute_run(run, force=True)  # --force
+
+    paper = one_run(nb_dir, book, "demo", profile="paper")  # another n_rows
+    assert paper.output == run.output
+    assert suite.execute_run(paper)
+    assert not suite.execute_run(paper)
+
+    nb = nbformat.read(nb_dir / "demo.ipynb", as_version=4)
+    nb.cells.append(new_markdown_cell("An edit."))
+    nbformat.write(nb, nb_dir / "demo.ipynb")
+    assert suite.execute_run(paper)  # notebook changed
+
+
+def test_failed_run_leaves_no_output_and_no_stamp(nb_dir: Path, tmp_path: Path) -> None:
+    book = tmp_path / "book"
+    run = one_run(nb_dir, book, "demo")
+    assert suite.execute_run(run)
+    shutil.copy(nb_dir / "fails.ipynb", nb_dir / "demo.ipynb")  # the notebook breaks
+    with pytest.raises(suite.NotebookFailed, match="(?s)'demo' for 'model-a'.*deliberate failure for model-a"):
+        suite.execute_run(run)
+    assert not run.output.exists() and not run.stamp.exists()
+    assert not (run.results_dir / "key_numbers.json").exists()  # no stale key numbers
+    assert run.failed.exists()  # kept for debugging
+    assert not list(run.output.parent.glob(".*"))  # no temporary files left
+
+
+def test_cli_exit_codes(nb_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    common = ["--notebook-dir", str(nb_dir), "--book-dir", str(tmp_path / "book"), "--models", "m"]
+    assert main(["run", *common, "--notebooks", "fails"]) == 1
+    err = capsys.readouterr().err
+    assert "notebook 'fails' for 'm' failed" in err and "RuntimeError" in err and "Traceback" in err
+    assert "the book was not rebuilt" in err
+
+    assert main(["run", *common, "--notebooks", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: unknown notebook(s) nope") and "known: cross, demo" in err
+    assert "Traceback (most recent" not in err
+
+
+def test_book_sources_need_runs(tmp_path: Path) -> None:
+    with pytest.raises(suite.BookBuildError, match="run `python -m helpers run` first"):
+        suite.write_book_sources(tmp_path)
+    with pytest.raises(suite.BookBuildError, match="no _config.yml"):
+        suite.build_book(tmp_path)
+
+
+# --- helpers.report ---------------------------------------------------------------------------
+
+
+def test_check_param_accepts_good_values() -> None:
+    assert check_param("n_rows", 100, int, minimum=1) == 100
+    assert check_param("lr", 1, float) == 1.0 and isinstance(check_param("lr", 1, float), float)
+    assert check_param("device", None, str, allow_none=True) is None
+    assert check_param("dtype", "float32", str, choices=("float32", "bfloat16")) == "float32"
+    assert check_param("models", ["a", "b"], list) == ["a", "b"]
+
+
+def test_check_param_messages_name_the_fix() -> None:
+    with pytest.raises(ParameterError) as info:
+        check_param("n_rows", "100", int, minimum=1)
+    assert str(info.value).startswith(
+        "parameter n_rows must be an int >= 1, got '100' (str); pass it as -p n_rows 100"
+    )
+    with pytest.raises(ParameterError, match=r"must be an int >= 1, got 0; pass a value in that range"):
+        check_param("n_rows", 0, int, minimum=1)
+    with pytest.raises(ParameterError, match=r"got True \(bool\)"):
+        check_param("n_rows", True, int)
+    with pytest.raises(ParameterError, match=r"-y 'models: \[a, b\]'"):
+        check_param("models", "a,b", list)
+    with pytest.raises(ParameterError, match=r"one of 'float32', 'bfloat16'"):
+        check_param("dtype", "fp8", str, choices=("float32", "bfloat16"))
+    with pytest.raises(ParameterError, match="got None"):
+        check_param("device", None, str)
+    assert issubclass(ParameterError, SuiteError)
+
+
+def test_save_figure_and_key_numbers(tmp_path: Path) -> None:
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    path = save_figure(fig, tmp_path / "res", "line")
+    plt.close(fig)
+    assert path == tmp_path / "res" / "line.png"
+    assert path.read_bytes().startswith(b"\x89PNG")
+    with pytest.raises(ParameterError, match="plain file name"):
+        save_figure(fig, tmp_path, "a/b")
+
+    out = write_key_numbers(tmp_path / "res", {"rho": 0.5}, notebook="fig2", model="m")
+    assert json.loads(out.read_text())["numbers"] == {"rho": 0.5}
+    with pytest.raises(ParameterError, match="dict with string keys"):
+        write_key_numbers(tmp_path, {1: 2}, notebook="fig2", model="m")  # type: ignore[dict-item]
