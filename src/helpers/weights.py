@@ -41,6 +41,22 @@ def check_neurons(model: TransformerBridge, neurons, layer: int | None = None) -
     return out
 
 
+def post_norm_gain(model: TransformerBridge, layer: int | None = None) -> torch.Tensor | None:
+    """The gain g of the block's post-feedforward RMSNorm (sandwich norm, Gemma 2/3), else None.
+
+    Read off the module itself (g = ln2_post(1) · sqrt(1 + eps), since rms(1) = sqrt(1 + eps)),
+    so Gemma's (1 + weight) convention needs no special case.
+    """
+    block = model.blocks[resolve_layer(model, layer)]
+    if not hasattr(block, "ln2_post"):
+        return None
+    d = model.cfg.d_model
+    w_out = model.W_out[0]
+    with torch.no_grad():
+        ones = torch.ones(1, 1, d, dtype=w_out.dtype, device=w_out.device)
+        return block.ln2_post(ones)[0, 0] * (1 + model.cfg.eps) ** 0.5
+
+
 def effective_w_out(model: TransformerBridge, layer: int | None = None) -> torch.Tensor:
     """Output weights as they reach the residual stream, [d_mlp, d_model].
 
@@ -50,14 +66,8 @@ def effective_w_out(model: TransformerBridge, layer: int | None = None) -> torch
     """
     layer = resolve_layer(model, layer)
     w_out = model.W_out[layer].detach()
-    block = model.blocks[layer]
-    if hasattr(block, "ln2_post"):
-        d = model.cfg.d_model
-        with torch.no_grad():
-            ones = torch.ones(1, 1, d, dtype=w_out.dtype, device=w_out.device)
-            gain = block.ln2_post(ones)[0, 0] * (1 + model.cfg.eps) ** 0.5  # rms(ones) = sqrt(1 + eps)
-        w_out = w_out * gain
-    return w_out
+    gain = post_norm_gain(model, layer)
+    return w_out if gain is None else w_out * gain
 
 
 def output_norms(w_out: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,399 @@
+"""Exact mean ablation of final-layer neurons in closed form (DESIGN §4; PAPER_SPEC A4 items 4-8).
+
+Mean-ablating final-layer neuron n changes only the final residual. With δ_{n,t} = ā_n − a_{n,t}:
+
+- plain block:   r′ = r + δ e_n                              (e_n = w_n, the output weight)
+- sandwich norm: r′ = r + α q + β e_n,  α = 1/ρ′ − 1/ρ, β = δ/ρ′
+  (Gemma: the MLP output m passes through g ⊙ m / ρ(m) before joining the residual; q = g ⊙ m,
+  e_n = g ⊙ w_n, ρ′ = rms(m + δ w_n) follows from |m|², m·w_n and |w_n|² in O(1)).
+
+With c(·) the final norm's centring (LayerNorm; identity for RMSNorm), A = c(R) W_U, Q = c(q) W_U
+(tokens × vocab), B = c(E) W_U (neurons × vocab), the ablated logits are
+
+    z′_{n,t} = (A_t + α Q_t + β B_n) / s′_{n,t} + b_U      (total effect, TE)
+    z^DE     = (A_t + α Q_t + β B_n) / s_t     + b_U       (direct effect: final norm scale frozen)
+
+where s′ = sqrt(|c(r′)|²/d + ε) expands into dot products known per token and per neuron. One
+fused pass over the vocabulary per (neuron, token) then gives the max, log-sum-exp, expected
+logit and rank of the target: loss, entropy, prediction and reciprocal rank. The model is never
+re-run, and neurons × tokens × vocab is never held in memory.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+from transformer_lens.model_bridge import TransformerBridge
+
+from helpers.corpus import token_filter
+from helpers.models import special_tokens
+from helpers.weights import check_neurons, post_norm_gain, resolve_layer
+
+log = logging.getLogger(__name__)
+
+PER_TOKEN_COLUMNS = ("loss", "entropy", "loss_te", "entropy_te", "loss_de", "entropy_de",
+                     "rr", "rr_te", "pred_change")
+
+
+# ------------------------------------------------------------------------------------------------
+# The clean pass
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CleanRun:
+    """What one clean forward pass over the rows leaves for the closed form.
+
+    Per-token tensors hold only the evaluated tokens (the paper's filter applied to the evaluated
+    rows), flattened in row-major order; ``positions`` says where each came from.
+    """
+
+    layer: int
+    rows: torch.Tensor  # [k, T] evaluated rows
+    positions: torch.Tensor  # [M, 2] (row in ``rows``, position) of each evaluated token
+    targets: torch.Tensor  # [M] next token
+    resid: torch.Tensor  # [M, d_model] final residual r_t
+    acts: torch.Tensor  # [M, d_mlp] final-layer activations a_t
+    mlp_out: torch.Tensor | None  # [M, d_model] MLP output before the sandwich norm, else None
+    mean_acts: torch.Tensor  # [d_mlp] ā over every token of the mean rows, BOS included
+    n_mean_tokens: int
+
+
+def clean_run(model: TransformerBridge, rows: torch.Tensor, eval_rows: Sequence[int], *,
+              batch_size: int = 8, layer: int | None = None, progress: bool = True) -> CleanRun:
+    """One forward pass over ``rows``: activation means over all their tokens (as the authors did,
+    BOS included), and the residual, activations and targets of the filtered tokens of ``eval_rows``."""
+    layer = resolve_layer(model, layer)
+    st = special_tokens(model)
+    eval_rows = [int(i) for i in eval_rows]
+    if not eval_rows or min(eval_rows) < 0 or max(eval_rows) >= len(rows):
+        raise ValueError(f"eval_rows must index the {len(rows)} rows, got {eval_rows[:5]}...")
+    sandwich = post_norm_gain(model, layer) is not None
+    names = {"resid": f"blocks.{layer}.hook_resid_post", "acts": f"blocks.{layer}.mlp.hook_post"}
+    if sandwich:
+        names["mlp_out"] = f"blocks.{layer}.mlp.hook_out"
+    act_sum = torch.zeros(model.cfg.d_mlp, dtype=torch.float64)
+    kept: dict[str, dict[int, torch.Tensor]] = {key: {} for key in names}
+    wanted = set(eval_rows)
+    device = model.cfg.device
+    for start in tqdm(range(0, len(rows), batch_size), desc="clean pass", disable=not progress, leave=False):
+        batch = rows[start:start + batch_size].to(device)
+        with torch.no_grad():
+            _, cache = model.run_with_cache(batch, names_filter=list(names.values()), return_type=None)
+        act_sum += cache[names["acts"]].double().sum(dim=(0, 1)).cpu()
+        for offset in range(len(batch)):
+            if start + offset in wanted:
+                for key, hook in names.items():
+                    kept[key][start + offset] = cache[hook][offset].float().cpu()
+    ev = rows[eval_rows]
+    keep = token_filter(ev, bos_id=st.bos_id, eos_id=st.eos_id, newline_ids=st.newline_ids)
+    positions = keep.nonzero()
+    targets = ev[positions[:, 0], positions[:, 1] + 1]
+
+    def gather(key: str) -> torch.Tensor:
+        stacked = torch.stack([kept[key][i] for i in eval_rows])  # [k, T, ...]
+        return stacked[positions[:, 0], positions[:, 1]]
+
+    return CleanRun(layer=layer, rows=ev, positions=positions, targets=targets, resid=gather("resid"),
+                    acts=gather("acts"), mlp_out=gather("mlp_out") if sandwich else None,
+                    mean_acts=(act_sum / rows.numel()).float(), n_mean_tokens=rows.numel())
+
+
+# ------------------------------------------------------------------------------------------------
+# The fused vocabulary pass
+# ------------------------------------------------------------------------------------------------
+
+
+def _vocab_stats(a: torch.Tensor, q: torch.Tensor, b: torch.Tensor, bias: torch.Tensor,
+                 alpha: torch.Tensor, beta: torch.Tensor, inv_te: torch.Tensor, inv_de: torch.Tensor,
+                 target_te: torch.Tensor, target_id: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """For a tile of neurons × tokens: u = A_t + α Q_t + β B_n, z = u · inv_scale + b_U, then per
+    pair the log-sum-exp and entropy (TE and DE), the TE argmax and how many other tokens' logits
+    beat the target's (the target itself is excluded: its logit here may differ from ``target_te``
+    in the last bit).
+
+    a, q: [tc, V]; b: [nc, V]; bias: [V]; target_id: [tc]; the rest [nc, tc]. Written as broadcasting tensor code;
+    torch.compile fuses it into passes over the vocabulary without materialising [nc, tc, V].
+    """
+    u = a[None] + alpha[..., None] * q[None] + beta[..., None] * b[:, None]
+    out = []
+    for inv in (inv_te, inv_de):
+        z = u * inv[..., None] + bias
+        zmax = z.amax(-1, keepdim=True)
+        ez = torch.exp(z - zmax)
+        sum_e = ez.sum(-1)
+        lse = zmax[..., 0] + torch.log(sum_e)
+        entropy = lse - (ez * z).sum(-1) / sum_e
+        out += [lse, entropy]
+        if inv is inv_te:
+            others = torch.arange(z.shape[-1], device=z.device) != target_id[:, None]
+            out += [z.argmax(-1), ((z > target_te[..., None]) & others).sum(-1)]
+    return tuple(out)  # lse_te, entropy_te, argmax_te, n_above_te, lse_de, entropy_de
+
+
+_COMPILED: dict[str, Callable] = {}
+
+
+def _kernel(compile: bool) -> Callable:
+    if not compile:
+        return _vocab_stats
+    if "stats" not in _COMPILED:
+        _COMPILED["stats"] = torch.compile(_vocab_stats, dynamic=False)
+    return _COMPILED["stats"]
+
+
+# ------------------------------------------------------------------------------------------------
+# The ablation
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class AblationResult:
+    """Per (neuron, evaluated token) metrics, and per-neuron summaries."""
+
+    neurons: list[int]
+    layer: int
+    per_token: dict[str, np.ndarray]  # name -> [n_neurons, M]; clean metrics are [M]
+    run: CleanRun
+
+    def token_frame(self, neuron: int) -> pd.DataFrame:
+        """One row per evaluated token for ``neuron``: clean and ablated metrics and their changes."""
+        i = self.neurons.index(neuron)
+        frame = pd.DataFrame({"row": self.run.positions[:, 0].numpy(), "pos": self.run.positions[:, 1].numpy(),
+                              "activation": self.run.acts[:, neuron].numpy()})
+        for key, values in self.per_token.items():
+            frame[key] = values if values.ndim == 1 else values[i]
+        frame["dloss_te"] = frame.loss_te - frame.loss
+        frame["dloss_de"] = frame.loss_de - frame.loss
+        frame["dentropy_te"] = frame.entropy_te - frame.entropy
+        frame["dentropy_de"] = frame.entropy_de - frame.entropy
+        return frame
+
+    def summary(self) -> pd.DataFrame:
+        """One row per neuron. ``ln_fraction`` = 1 − mean_t|ΔL_DE| / mean_t|ΔL_TE| (PAPER_SPEC A4 item 8)."""
+        pt = self.per_token
+        te = np.abs(pt["loss_te"] - pt["loss"]).mean(1)
+        de = np.abs(pt["loss_de"] - pt["loss"]).mean(1)
+        frame = pd.DataFrame({
+            "neuron": self.neurons,
+            "label": [f"{self.layer}.{n}" for n in self.neurons],
+            "abs_dloss_te": te,
+            "abs_dloss_de": de,
+            "ln_fraction": 1 - de / te,
+            "abs_dentropy": np.abs(pt["entropy_te"] - pt["entropy"]).mean(1),
+            "dentropy": (pt["entropy_te"] - pt["entropy"]).mean(1),
+            "dloss": (pt["loss_te"] - pt["loss"]).mean(1),
+            "pred_change": pt["pred_change"].mean(1),
+            "mean_act": self.run.mean_acts[self.neurons].numpy(),
+        })
+        frame.attrs["n_tokens"] = len(self.run.targets)
+        return frame
+
+
+def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | None = None, *,
+           neuron_chunk: int | None = None, token_chunk: int | None = None, compile: bool = True,
+           progress: bool = True) -> AblationResult:
+    """Mean-ablate each of ``neurons`` (default: all) of the final layer on the evaluated tokens, in closed form."""
+    layer = run.layer
+    if layer != model.cfg.n_layers - 1:
+        raise ValueError(f"the closed form is exact only for the final layer ({model.cfg.n_layers - 1}), not {layer}")
+    neurons = check_neurons(model, range(model.cfg.d_mlp) if neurons is None else neurons, layer)
+    device = torch.device(model.cfg.device or "cpu")
+    neuron_chunk = neuron_chunk or (32 if compile else 4)
+    token_chunk = token_chunk or (64 if compile else 16)
+    kernel = _kernel(compile)
+
+    f32 = dict(device=device, dtype=torch.float32)
+    w_u = model.W_U.detach().to(**f32)
+    b_u = model.b_U.detach().to(**f32)
+    d = w_u.shape[0]
+    eps = float(model.cfg.eps)
+    centre = model.cfg.normalization_type == "LN"
+
+    def c(x: torch.Tensor) -> torch.Tensor:
+        return x - x.mean(-1, keepdim=True) if centre else x
+
+    gain = post_norm_gain(model, layer)
+    w = model.W_out[layer].detach()[neurons].to(**f32)  # [n, d]
+    e = w if gain is None else w * gain.to(**f32)
+    ce = c(e)
+    b_all = ce @ w_u  # [n, V]
+    ce_sq = ce.pow(2).sum(-1)  # [n]
+
+    cr = c(run.resid.to(**f32))  # [M, d]
+    s = (cr.pow(2).sum(-1) / d + eps).sqrt()  # [M] clean final-norm scale
+    delta = (run.mean_acts[neurons].to(**f32)[:, None] - run.acts[:, neurons].T.to(**f32))  # [n, M]
+    y = run.targets.to(device)
+    cr_ce = (cr @ ce.T).T  # [n, M]
+    if gain is None:
+        cq = torch.zeros_like(cr)
+        alpha = torch.zeros_like(delta)
+        beta = delta
+        norm_sq = cr.pow(2).sum(-1) + 2 * beta * cr_ce + beta.pow(2) * ce_sq[:, None]
+    else:  # sandwich: r′ = r + α q + β e with q = g ⊙ m
+        m = run.mlp_out.to(**f32)
+        cq = c(m * gain.to(**f32))
+        rho = (m.pow(2).sum(-1) / d + eps).sqrt()  # [M]
+        rho_new = ((m.pow(2).sum(-1) + 2 * delta * (m @ w.T).T + delta.pow(2) * w.pow(2).sum(-1)[:, None]) / d
+                   + eps).sqrt()  # [n, M]
+        alpha = 1 / rho_new - 1 / rho
+        beta = delta / rho_new
+        norm_sq = (cr.pow(2).sum(-1) + alpha.pow(2) * cq.pow(2).sum(-1) + beta.pow(2) * ce_sq[:, None]
+                   + 2 * alpha * (cr * cq).sum(-1) + 2 * beta * cr_ce + 2 * alpha * beta * (cq @ ce.T).T)
+    s_new = (norm_sq / d + eps).sqrt()  # [n, M]
+    inv_te, inv_de = 1 / s_new, (1 / s).expand_as(s_new).contiguous()
+
+    # Target logits in closed form (O(1) per pair): z_y = (A_{t,y} + α Q_{t,y} + β B_{n,y}) / s + b_y.
+    w_u_y = w_u[:, y].T  # [M, d]
+    a_y, q_y = (cr * w_u_y).sum(-1), (cq * w_u_y).sum(-1)
+    b_y = b_all[:, y]  # [n, M]
+    u_y = a_y + alpha * q_y + beta * b_y
+    target_te, target_de = u_y * inv_te + b_u[y], u_y * inv_de + b_u[y]
+
+    n, m_tok = delta.shape
+    names = ("lse_te", "entropy_te", "argmax_te", "n_above_te", "lse_de", "entropy_de")
+    out = {k: torch.empty(n, m_tok, device=device, dtype=torch.long if k in ("argmax_te", "n_above_te")
+                          else torch.float32) for k in names}
+    clean = {k: torch.empty(1, m_tok, device=device, dtype=out[k].dtype) for k in names}
+    zero_b = torch.zeros(neuron_chunk, w_u.shape[1], **f32)
+    clean_inv = (1 / s)[None]
+    clean_target = a_y * clean_inv[0] + b_u[y]
+    n_tiles = -(-m_tok // token_chunk) * (-(-n // neuron_chunk) + 1)
+    bar = tqdm(total=n_tiles, desc=f"ablating {n} neurons × {m_tok} tokens", disable=not progress)
+    for t0 in range(0, m_tok, token_chunk):
+        t1 = min(t0 + token_chunk, m_tok)
+        a_t, q_t = _pad(cr[t0:t1] @ w_u, token_chunk), _pad(cq[t0:t1] @ w_u, token_chunk)
+        y_t = _pad(y[t0:t1], token_chunk)
+        # Clean metrics: the same kernel with α = β = 0.
+        zeros = torch.zeros(neuron_chunk, token_chunk, **f32)
+        res = kernel(a_t, q_t, zero_b, b_u, zeros, zeros, _pad2(clean_inv[:, t0:t1], neuron_chunk, token_chunk, 1.0),
+                     _pad2(clean_inv[:, t0:t1], neuron_chunk, token_chunk, 1.0),
+                     _pad2(clean_target[None, t0:t1], neuron_chunk, token_chunk, 0.0), y_t)
+        for k, v in zip(names, res):
+            clean[k][:, t0:t1] = v[:1, :t1 - t0]
+        bar.update()
+        for n0 in range(0, n, neuron_chunk):
+            n1 = min(n0 + neuron_chunk, n)
+            tile = [_pad2(x[n0:n1, t0:t1], neuron_chunk, token_chunk, fill)
+                    for x, fill in ((alpha, 0.0), (beta, 0.0), (inv_te, 1.0), (inv_de, 1.0), (target_te, 0.0))]
+            res = kernel(a_t, q_t, _pad(b_all[n0:n1], neuron_chunk), b_u, *tile, y_t)
+            for k, v in zip(names, res):
+                out[k][n0:n1, t0:t1] = v[:n1 - n0, :t1 - t0]
+            bar.update()
+    bar.close()
+
+    def np_(x: torch.Tensor) -> np.ndarray:
+        return x.cpu().numpy()
+
+    per_token = {
+        "loss": np_(clean["lse_te"][0] - clean_target),
+        "entropy": np_(clean["entropy_te"][0]),
+        "rr": np_(1.0 / (1 + clean["n_above_te"][0].float())),
+        "loss_te": np_(out["lse_te"] - target_te),
+        "entropy_te": np_(out["entropy_te"]),
+        "loss_de": np_(out["lse_de"] - target_de),
+        "entropy_de": np_(out["entropy_de"]),
+        "rr_te": np_(1.0 / (1 + out["n_above_te"].float())),
+        "pred_change": np_(out["argmax_te"] != clean["argmax_te"]),
+    }
+    return AblationResult(neurons=neurons, layer=layer, per_token=per_token, run=run)
+
+
+def _pad(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Pad the first dimension to ``size`` with zeros (fixed tile shapes: one compilation)."""
+    if x.shape[0] == size:
+        return x
+    return torch.cat([x, x.new_zeros(size - x.shape[0], *x.shape[1:])])
+
+
+def _pad2(x: torch.Tensor, rows: int, cols: int, fill: float) -> torch.Tensor:
+    out = x.new_full((rows, cols), fill)
+    out[: x.shape[0], : x.shape[1]] = x
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Reference implementations (tests and benchmarks)
+# ------------------------------------------------------------------------------------------------
+
+
+def token_metrics(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Loss, entropy, argmax and reciprocal rank from full logits [..., V] (the textbook way)."""
+    logp = torch.log_softmax(logits.double(), dim=-1)
+    target_logit = logits.gather(-1, targets[..., None])
+    return {"loss": -logp.gather(-1, targets[..., None])[..., 0],
+            "entropy": -(logp.exp() * logp).sum(-1),
+            "argmax": logits.argmax(-1),
+            "rr": 1.0 / (1 + (logits > target_logit).sum(-1).double())}
+
+
+def hooked_ablation(model: TransformerBridge, run: CleanRun, neuron: int, *, frozen_scale: bool) -> dict[str, torch.Tensor]:
+    """One hooked forward pass over the evaluated rows with neuron ``neuron`` set to its mean
+    (TransformerLens's usual way); with ``frozen_scale`` the final norm's scale is also pinned to its
+    clean value (the direct effect). Returns the metrics of the evaluated tokens."""
+    layer = run.layer
+    rows = run.rows.to(model.cfg.device)
+    clean_scale = {}
+
+    def keep_scale(scale, hook):
+        clean_scale["s"] = scale.detach().clone()
+
+    def set_mean(act, hook):
+        act[..., neuron] = run.mean_acts[neuron].to(act)
+        return act
+
+    def freeze(scale, hook):
+        return clean_scale["s"]
+
+    with torch.no_grad():
+        if frozen_scale:
+            model.run_with_hooks(rows, return_type=None, fwd_hooks=[("ln_final.hook_scale", keep_scale)])
+        hooks = [(f"blocks.{layer}.mlp.hook_post", set_mean)]
+        if frozen_scale:
+            hooks.append(("ln_final.hook_scale", freeze))
+        logits = model.run_with_hooks(rows, fwd_hooks=hooks)
+    picked = logits[run.positions[:, 0], run.positions[:, 1]]
+    return token_metrics(picked, run.targets.to(picked.device))
+
+
+def authors_ablation(model: TransformerBridge, run: CleanRun, neurons: Sequence[int], *,
+                     chunk_size: int = 20) -> pd.DataFrame:
+    """The authors' way (PAPER_SPEC A4 item 4), for benchmarks: for each evaluated row and each chunk
+    of 20 neurons, add δ w_n to the cached residual, re-apply the final norm (recomputed, and frozen),
+    unembed (an O(d · vocab) product per pair), and build a pandas frame per neuron per row."""
+    if post_norm_gain(model, run.layer) is not None:
+        raise NotImplementedError("the authors' code has no sandwich-norm path")
+    layer = run.layer
+    w_u, b_u = model.W_U.detach().float(), model.b_U.detach().float()
+    w = model.W_out[layer].detach().float()
+    eps, centre = float(model.cfg.eps), model.cfg.normalization_type == "LN"
+
+    def normalise(x: torch.Tensor, scale: torch.Tensor | None = None):
+        x = x - x.mean(-1, keepdim=True) if centre else x
+        s = (x.pow(2).mean(-1, keepdim=True) + eps).sqrt() if scale is None else scale
+        return x / s, s
+
+    frames = []
+    row_ids = run.positions[:, 0]
+    for r in row_ids.unique().tolist():
+        idx = (row_ids == r).nonzero()[:, 0]
+        resid, acts, targets = run.resid[idx].float(), run.acts[idx].float(), run.targets[idx]
+        _, clean_s = normalise(resid)
+        for c0 in range(0, len(neurons), chunk_size):
+            chunk = list(neurons)[c0:c0 + chunk_size]
+            delta = run.mean_acts[chunk][:, None] - acts[:, chunk].T  # [c, T]
+            ablated = resid[None] + delta[..., None] * w[chunk][:, None]  # [c, T, d]
+            for kind, scale in (("te", None), ("de", clean_s[None])):
+                logits = normalise(ablated, scale)[0] @ w_u + b_u  # [c, T, V]
+                metrics = token_metrics(logits, targets.expand(len(chunk), -1))
+                for j, n in enumerate(chunk):
+                    frames.append(pd.DataFrame({"neuron": n, "row": r, "kind": kind,
+                                                "loss": metrics["loss"][j].numpy(),
+                                                "entropy": metrics["entropy"][j].numpy()}))
+    return pd.concat(frames, ignore_index=True)

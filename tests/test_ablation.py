@@ -1,0 +1,124 @@
+"""The closed-form ablation engine against a hook-based re-run of the model, float64 and hand references."""
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.ablation import ablate, authors_ablation, clean_run, hooked_ablation, token_metrics
+from helpers.corpus import make_rows
+from helpers.models import load_model, special_tokens
+
+TEXT = ["The quick brown fox jumps over the lazy dog. " * 6, "Pack my box with five dozen liquor jugs! " * 6,
+        "How vexingly quick daft zebras jump; " * 8]
+
+
+@pytest.fixture(scope="module", params=["tiny-random-gpt2", "tiny-random-llama", "tiny-random-gemma3"])
+def setup(request):
+    model = load_model(request.param, device="cpu")
+    st = special_tokens(model)
+    rows = make_rows(model.tokenizer, TEXT, bos_id=st.bos_id, eos_id=st.eos_id, seq_len=48, seed=0)
+    run = clean_run(model, rows, eval_rows=[0, 2], progress=False)
+    result = ablate(model, run, compile=False, progress=False)
+    return model, run, result
+
+
+def test_every_final_layer_neuron_matches_hooked_rerun(setup):
+    """TE: the neuron set to its mean by a hook. DE: the same with ln_final.hook_scale pinned to its clean value."""
+    model, run, result = setup
+    assert result.neurons == list(range(model.cfg.d_mlp))
+    for i, neuron in enumerate(result.neurons):
+        for kind, frozen in (("te", False), ("de", True)):
+            ref = hooked_ablation(model, run, neuron, frozen_scale=frozen)
+            np.testing.assert_allclose(result.per_token[f"loss_{kind}"][i], ref["loss"].numpy(), atol=1e-4)
+            np.testing.assert_allclose(result.per_token[f"entropy_{kind}"][i], ref["entropy"].numpy(), atol=1e-4)
+        # a rank may differ only where two logits tie to float precision
+        rank_diff = np.abs(1 / result.per_token["rr_te"][i] - 1 / ref_rr(model, run, neuron))
+        assert (rank_diff < 0.5).mean() > 0.98 and (rank_diff < 1.5).all()
+
+
+def ref_rr(model, run, neuron):
+    return hooked_ablation(model, run, neuron, frozen_scale=False)["rr"].numpy().astype(np.float32)
+
+
+def test_clean_metrics_match_the_model(setup):
+    model, run, result = setup
+    with torch.no_grad():
+        logits = model(run.rows)
+    ref = token_metrics(logits[run.positions[:, 0], run.positions[:, 1]], run.targets)
+    np.testing.assert_allclose(result.per_token["loss"], ref["loss"].numpy(), atol=1e-4)
+    np.testing.assert_allclose(result.per_token["entropy"], ref["entropy"].numpy(), atol=1e-4)
+
+
+def test_direct_and_total_effects_differ(setup):
+    """Guards the DE test above: freezing the scale must matter, or that test could not fail."""
+    _, _, result = setup
+    assert np.abs(result.per_token["loss_te"] - result.per_token["loss_de"]).max() > 1e-3
+
+
+def test_means_are_over_every_token_of_every_row(setup):
+    """ā is the mean over all positions (BOS included) of all rows, not only the evaluated or filtered ones."""
+    model, run, _ = setup
+    st = special_tokens(model)
+    rows = make_rows(model.tokenizer, TEXT, bos_id=st.bos_id, eos_id=st.eos_id, seq_len=48, seed=0)
+    with torch.no_grad():
+        _, cache = model.run_with_cache(rows)
+    acts = cache[f"blocks.{model.cfg.n_layers - 1}.mlp.hook_post"].double()
+    torch.testing.assert_close(run.mean_acts.double(), acts.mean(dim=(0, 1)), rtol=1e-5, atol=1e-6)
+    wrong = acts[[0, 2]].mean(dim=(0, 1))  # the evaluated rows only
+    assert (run.mean_acts.double() - wrong).abs().max() > 1e-4
+
+
+def test_float64_by_hand_for_one_pair(setup):
+    """r' = r + δ w (through the sandwich norm for Gemma), re-normalised and unembedded in float64."""
+    model, run, result = setup
+    layer, neuron, t = run.layer, 3, 5
+    w_u, b_u = model.W_U.detach().double(), model.b_U.detach().double()
+    w = model.W_out[layer, neuron].detach().double()
+    delta = float(run.mean_acts[neuron] - run.acts[t, neuron])
+    r = run.resid[t].double()
+    block = model.blocks[layer]
+    eps = model.cfg.eps
+    if hasattr(block, "ln2_post"):
+        m = run.mlp_out[t].double()
+        g = block.ln2_post(torch.ones(1, 1, w.shape[0]))[0, 0].double() * (1 + eps) ** 0.5
+        rms = lambda x: (x.pow(2).mean() + eps).sqrt()  # noqa: E731
+        r = r - g * m / rms(m) + g * (m + delta * w) / rms(m + delta * w)
+    else:
+        r = r + delta * w
+    if model.cfg.normalization_type == "LN":
+        r = r - r.mean()
+    z = r / (r.pow(2).mean() + eps).sqrt() @ w_u + b_u
+    ref = token_metrics(z[None], run.targets[t:t + 1])
+    assert result.per_token["loss_te"][neuron, t] == pytest.approx(ref["loss"].item(), abs=2e-5)
+    assert result.per_token["entropy_te"][neuron, t] == pytest.approx(ref["entropy"].item(), abs=2e-5)
+
+
+def test_compiled_kernel_equals_eager(setup):
+    model, run, result = setup
+    if model.cfg.repro_spec.location != "gemma3":
+        pytest.skip("one architecture is enough for the compiled path (compilation takes ~20 s)")
+    compiled = ablate(model, run, neurons=range(40), compile=True, progress=False)
+    for key in ("loss_te", "entropy_te", "loss_de", "entropy_de"):
+        np.testing.assert_allclose(compiled.per_token[key], result.per_token[key][:40], atol=1e-5)
+
+
+def test_authors_way_agrees(setup):
+    model, run, result = setup
+    if model.cfg.repro_spec.location == "gemma3":
+        pytest.skip("the authors' code has no sandwich-norm path")
+    frame = authors_ablation(model, run, [0, 7, 21])
+    te = frame[frame.kind == "te"]
+    for i, n in enumerate([0, 7, 21]):
+        np.testing.assert_allclose(te[te.neuron == n].loss.to_numpy(), result.per_token["loss_te"][n], atol=1e-4)
+
+
+def test_summary_ln_fraction_definition(setup):
+    """1 − mean|ΔL_DE| / mean|ΔL_TE|: absolute values per token, averaged per neuron, then divided."""
+    _, _, result = setup
+    summary = result.summary()
+    pt = result.per_token
+    n = 11
+    te = np.mean(np.abs(pt["loss_te"][n] - pt["loss"]))
+    de = np.mean(np.abs(pt["loss_de"][n] - pt["loss"]))
+    assert summary.ln_fraction[n] == pytest.approx(1 - de / te)
+    assert summary.pred_change[n] == pytest.approx(pt["pred_change"][n].mean())
