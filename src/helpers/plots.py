@@ -65,3 +65,106 @@ def spectra(spectra_by_model: dict[str, np.ndarray], title: str) -> plt.Figure:
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def _label_points(ax, frame: pd.DataFrame, x: str, y: str, labels: pd.Series) -> None:
+    for (_, row), text in zip(frame.iterrows(), labels):
+        ax.annotate(text, (row[x], row[y]), fontsize=7, xytext=(3, 3), textcoords="offset points", color=HIGHLIGHT)
+
+
+def prediction_change_vs_entropy(summary: pd.DataFrame, highlight: list[int], title: str) -> plt.Figure:
+    """Fig 1: per neuron, x = prediction change (%), y = mean |ΔEntropy|, colour = 1 − DE/TE."""
+    fig, ax = plt.subplots(figsize=(7, 5))
+    frame = summary.assign(pred_pct=100 * summary.pred_change)
+    points = ax.scatter(frame.pred_pct, frame.abs_dentropy, c=frame.ln_fraction.clip(-0.2, 1), cmap="coolwarm",
+                        vmin=-0.2, vmax=1.0, s=10, edgecolors="none")
+    hi = frame[frame.neuron.isin(highlight)]
+    ax.scatter(hi.pred_pct, hi.abs_dentropy, s=40, facecolors="none", edgecolors="black", lw=0.8)
+    _label_points(ax, hi, "pred_pct", "abs_dentropy", hi.label)
+    fig.colorbar(points, ax=ax, label="1 − DE/TE (share of the effect through the final norm)")
+    ax.set_xlabel("prediction change (% of tokens whose top-1 token changes)")
+    ax.set_ylabel("mean |ΔEntropy| (nats)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def total_vs_direct_boxes(tokens: pd.DataFrame, neurons: list[int], random: list[int], layer: int,
+                          title: str) -> plt.Figure:
+    """Fig 2c: per-token |ΔLoss| under the total and the direct (norm-frozen) effect, one pair of boxes
+    per neuron and one pooled "Random" pair; outliers beyond 1.5 IQR are removed per box."""
+    parts = []
+    for name, group in [(f"{layer}.{n}", tokens[tokens.neuron == n]) for n in neurons] + \
+            [("Random", tokens[tokens.neuron.isin(random)])]:
+        for effect, column in (("Total", "dloss_te"), ("Direct", "dloss_de")):
+            values = group[column].abs()
+            q1, q3 = values.quantile([0.25, 0.75])
+            values = values[(values >= q1 - 1.5 * (q3 - q1)) & (values <= q3 + 1.5 * (q3 - q1))]
+            parts.append(pd.DataFrame({"neuron": name, "effect": effect, "abs_dloss": values.to_numpy()}))
+    frame = pd.concat(parts, ignore_index=True)
+    fig, ax = plt.subplots(figsize=(1.3 * (len(neurons) + 1) + 2, 4.5))
+    sns.boxplot(data=frame, x="neuron", y="abs_dloss", hue="effect", showfliers=False, ax=ax,
+                palette={"Total": "tab:red", "Direct": "tab:blue"})
+    ax.set_xlabel("")
+    ax.set_ylabel("|ΔLoss| per token (nats)")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def rho_vs_ln_fraction(summary: pd.DataFrame, highlight: list[int], title: str, ax: plt.Axes | None = None) -> plt.Figure:
+    """Fig 2e/2f/7: per neuron, x = rho (null-space share of w_out), y = 1 − DE/TE, colour = |ΔEntropy|."""
+    fig = ax.figure if ax is not None else plt.figure(figsize=(7, 5))
+    ax = ax or fig.add_subplot()
+    order = summary.sort_values("abs_dentropy")
+    points = ax.scatter(order.rho, order.ln_fraction.clip(-0.5, 1), c=order.abs_dentropy, cmap="viridis", s=10,
+                        edgecolors="none")
+    hi = summary[summary.neuron.isin(highlight)]
+    ax.scatter(hi.rho, hi.ln_fraction.clip(-0.5, 1), s=40, facecolors="none", edgecolors=HIGHLIGHT, lw=1)
+    _label_points(ax, hi.assign(ln_fraction=hi.ln_fraction.clip(-0.5, 1)), "rho", "ln_fraction", hi.label)
+    fig.colorbar(points, ax=ax, label="mean |ΔEntropy| (nats)")
+    ax.set_xlabel("ρ: share of ‖w_out‖ in the unembedding's null space")
+    ax.set_ylabel("1 − DE/TE (clipped to [−0.5, 1])")
+    ax.set_title(title)
+    return fig
+
+
+def token_scatter(frame: pd.DataFrame, x: str, y: str, colour: str, title: str, *, xlabel: str, ylabel: str,
+                  clabel: str, cmap: str = "viridis") -> plt.Figure:
+    """Fig 4a/4c: one point per token."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    points = ax.scatter(frame[x], frame[y], c=frame[colour], cmap=cmap, s=12, alpha=0.8, edgecolors="none")
+    ax.axhline(0, color="grey", lw=0.5)
+    ax.axvline(0, color="grey", lw=0.5)
+    fig.colorbar(points, ax=ax, label=clabel)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def passage_plot(frame: pd.DataFrame, neuron_label: str, title: str) -> plt.Figure:
+    """Fig 4b: along a passage, the neuron's activation, the loss and the entropy (and the ablation's ΔLoss)."""
+    fig, axes = plt.subplots(3, 1, figsize=(max(8, 0.32 * len(frame)), 6.5), sharex=True)
+    x = np.arange(len(frame))
+    peak = int(np.flatnonzero(frame.pos.to_numpy() == frame.attrs.get("peak_pos", -1))[0]) \
+        if frame.attrs.get("peak_pos") in set(frame.pos) else None
+    axes[0].bar(x, frame.activation, color="tab:purple")
+    axes[0].axhline(frame.attrs.get("mean_act", 0), color="grey", lw=0.8, ls="--", label="mean activation")
+    axes[0].set_ylabel(f"activation\n{neuron_label}")
+    axes[0].legend(fontsize=7)
+    axes[1].plot(x, frame.loss, marker="o", ms=3, label="loss (clean)")
+    if "dloss_te" in frame and frame.dloss_te.notna().any():
+        axes[1].bar(x, frame.dloss_te.fillna(0), color="tab:red", alpha=0.5, label="ΔLoss when ablated")
+    axes[1].set_ylabel("nats")
+    axes[1].legend(fontsize=7)
+    axes[2].plot(x, frame.entropy, marker="o", ms=3, color="tab:green")
+    axes[2].set_ylabel("entropy (nats)")
+    axes[2].set_xticks(x, [repr(t)[1:-1] for t in frame.token], rotation=90, fontsize=7)
+    if peak is not None:
+        for ax in axes:
+            ax.axvline(peak, color=HIGHLIGHT, lw=0.8, alpha=0.6)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
