@@ -37,9 +37,6 @@ from helpers.weights import check_neurons, post_norm_gain, resolve_layer
 
 log = logging.getLogger(__name__)
 
-PER_TOKEN_COLUMNS = ("loss", "entropy", "loss_te", "entropy_te", "loss_de", "entropy_de",
-                     "rr", "rr_te", "pred_change")
-
 
 # ------------------------------------------------------------------------------------------------
 # The clean pass
@@ -112,11 +109,15 @@ def clean_run(model: TransformerBridge, rows: torch.Tensor, eval_rows: Sequence[
 
 def _vocab_stats(a: torch.Tensor, q: torch.Tensor, b: torch.Tensor, bias: torch.Tensor,
                  alpha: torch.Tensor, beta: torch.Tensor, inv_te: torch.Tensor, inv_de: torch.Tensor,
-                 target_te: torch.Tensor, target_id: torch.Tensor) -> tuple[torch.Tensor, ...]:
+                 target_te: torch.Tensor, target_id: torch.Tensor, u_freq: torch.Tensor | None = None,
+                 c_freq: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
     """For a tile of neurons × tokens: u = A_t + α Q_t + β B_n, z = u · inv_scale + b_U, then per
     pair the log-sum-exp and entropy (TE and DE), the TE argmax and how many other tokens' logits
     beat the target's (the target itself is excluded: its logit here may differ from ``target_te``
     in the last bit).
+
+    With ``u_freq`` [V] and ``c_freq`` [nc, tc] it also returns the log-sum-exp of z_TE + c u_freq
+    (the total effect with its component along the frequency direction reset to the clean one).
 
     a, q: [tc, V]; b: [nc, V]; bias: [V]; target_id: [tc]; the rest [nc, tc]. Written as broadcasting tensor code;
     torch.compile fuses it into passes over the vocabulary without materialising [nc, tc, V].
@@ -134,7 +135,10 @@ def _vocab_stats(a: torch.Tensor, q: torch.Tensor, b: torch.Tensor, bias: torch.
         if inv is inv_te:
             others = torch.arange(z.shape[-1], device=z.device) != target_id[:, None]
             out += [z.argmax(-1), ((z > target_te[..., None]) & others).sum(-1)]
-    return tuple(out)  # lse_te, entropy_te, argmax_te, n_above_te, lse_de, entropy_de
+            if u_freq is not None:
+                z_freq = z + c_freq[..., None] * u_freq
+                out.append(torch.logsumexp(z_freq, dim=-1))
+    return tuple(out)  # lse_te, entropy_te, argmax_te, n_above_te, [lse_freq,] lse_de, entropy_de
 
 
 _COMPILED: dict[str, Callable] = {}
@@ -173,6 +177,9 @@ class AblationResult:
         frame["dloss_de"] = frame.loss_de - frame.loss
         frame["dentropy_te"] = frame.entropy_te - frame.entropy
         frame["dentropy_de"] = frame.entropy_de - frame.entropy
+        if "kl" in frame:
+            frame["dkl_te"] = frame.kl_te - frame.kl
+            frame["dloss_freq"] = frame.loss_freq - frame.loss
         return frame
 
     def summary(self) -> pd.DataFrame:
@@ -192,14 +199,24 @@ class AblationResult:
             "pred_change": pt["pred_change"].mean(1),
             "mean_act": self.run.mean_acts[self.neurons].numpy(),
         })
+        if "kl" in pt:  # token-frequency neurons: 1 − DE_freq/TE and the change of D_KL(P_freq ‖ P_model)
+            frame["freq_fraction"] = 1 - np.abs(pt["loss_freq"] - pt["loss"]).mean(1) / te
+            frame["abs_dkl"] = np.abs(pt["kl_te"] - pt["kl"]).mean(1)
+            frame["dkl"] = (pt["kl_te"] - pt["kl"]).mean(1)
         frame.attrs["n_tokens"] = len(self.run.targets)
         return frame
 
 
 def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | None = None, *,
-           neuron_chunk: int | None = None, token_chunk: int | None = None, compile: bool = True,
-           progress: bool = True) -> AblationResult:
-    """Mean-ablate each of ``neurons`` (default: all) of the final layer on the evaluated tokens, in closed form."""
+           p_freq: torch.Tensor | None = None, neuron_chunk: int | None = None, token_chunk: int | None = None,
+           compile: bool = True, progress: bool = True) -> AblationResult:
+    """Mean-ablate each of ``neurons`` (default: all) of the final layer on the evaluated tokens, in closed form.
+
+    With ``p_freq`` (the unigram distribution, [V]) it also gives, per pair, D_KL(P_freq ‖ P_model)
+    (O(1): P_freq · z is linear in the logits) and the loss with the logits' component along the
+    frequency direction u_freq frozen at its clean value (PAPER_SPEC A4 items 13-14; one more
+    log-sum-exp over the vocabulary).
+    """
     layer = run.layer
     if layer != model.cfg.n_layers - 1:
         raise ValueError(f"the closed form is exact only for the final layer ({model.cfg.n_layers - 1}), not {layer}")
@@ -259,11 +276,27 @@ def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | Non
     u_y = a_y + alpha * q_y + beta * b_y
     target_te, target_de = u_y * inv_te + b_u[y], u_y * inv_de + b_u[y]
 
+    freq = None
+    if p_freq is not None:
+        from helpers.unigram import frequency_direction
+
+        p = p_freq.to(device=device, dtype=torch.float64)
+        u_freq = frequency_direction(p).to(**f32)
+        w_u_p, w_u_u = (w_u.double() @ p).float(), w_u @ u_freq  # [d]
+        # P_freq · z′ = (P·A_t + α P·Q_t + β P·B_n) / s′ + P·b, likewise u_freq · z′ (all O(1) per pair).
+        p_dot_te = (cr @ w_u_p + alpha * (cq @ w_u_p) + beta * (ce @ w_u_p)[:, None]) * inv_te + b_u @ p.float()
+        p_dot_clean = (cr @ w_u_p) / s + b_u @ p.float()
+        u_clean = (cr @ w_u_u) / s
+        c_freq = u_clean - (cr @ w_u_u + alpha * (cq @ w_u_u) + beta * (ce @ w_u_u)[:, None]) * inv_te
+        freq = {"u": u_freq, "c": c_freq, "p_log_p": float((p * p.log()).sum()), "p_dot_te": p_dot_te,
+                "p_dot_clean": p_dot_clean, "target": target_te + c_freq * u_freq[y]}
+
     n, m_tok = delta.shape
-    names = ("lse_te", "entropy_te", "argmax_te", "n_above_te", "lse_de", "entropy_de")
+    names = ("lse_te", "entropy_te", "argmax_te", "n_above_te") + (("lse_freq",) if freq else ()) + ("lse_de", "entropy_de")
+    clean_names = tuple(k for k in names if k != "lse_freq")
     out = {k: torch.empty(n, m_tok, device=device, dtype=torch.long if k in ("argmax_te", "n_above_te")
                           else torch.float32) for k in names}
-    clean = {k: torch.empty(1, m_tok, device=device, dtype=out[k].dtype) for k in names}
+    clean = {k: torch.empty(1, m_tok, device=device, dtype=out[k].dtype) for k in clean_names}
     zero_b = torch.zeros(neuron_chunk, w_u.shape[1], **f32)
     clean_inv = (1 / s)[None]
     clean_target = a_y * clean_inv[0] + b_u[y]
@@ -278,14 +311,15 @@ def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | Non
         res = kernel(a_t, q_t, zero_b, b_u, zeros, zeros, _pad2(clean_inv[:, t0:t1], neuron_chunk, token_chunk, 1.0),
                      _pad2(clean_inv[:, t0:t1], neuron_chunk, token_chunk, 1.0),
                      _pad2(clean_target[None, t0:t1], neuron_chunk, token_chunk, 0.0), y_t)
-        for k, v in zip(names, res):
+        for k, v in zip(clean_names, res):
             clean[k][:, t0:t1] = v[:1, :t1 - t0]
         bar.update()
         for n0 in range(0, n, neuron_chunk):
             n1 = min(n0 + neuron_chunk, n)
             tile = [_pad2(x[n0:n1, t0:t1], neuron_chunk, token_chunk, fill)
                     for x, fill in ((alpha, 0.0), (beta, 0.0), (inv_te, 1.0), (inv_de, 1.0), (target_te, 0.0))]
-            res = kernel(a_t, q_t, _pad(b_all[n0:n1], neuron_chunk), b_u, *tile, y_t)
+            extra = (freq["u"], _pad2(freq["c"][n0:n1, t0:t1], neuron_chunk, token_chunk, 0.0)) if freq else ()
+            res = kernel(a_t, q_t, _pad(b_all[n0:n1], neuron_chunk), b_u, *tile, y_t, *extra)
             for k, v in zip(names, res):
                 out[k][n0:n1, t0:t1] = v[:n1 - n0, :t1 - t0]
             bar.update()
@@ -305,6 +339,10 @@ def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | Non
         "rr_te": np_(1.0 / (1 + out["n_above_te"].float())),
         "pred_change": np_(out["argmax_te"] != clean["argmax_te"]),
     }
+    if freq:
+        per_token["kl"] = np_(freq["p_log_p"] - freq["p_dot_clean"] + clean["lse_te"][0])
+        per_token["kl_te"] = np_(freq["p_log_p"] - freq["p_dot_te"] + out["lse_te"])
+        per_token["loss_freq"] = np_(out["lse_freq"] - freq["target"])
     return AblationResult(neurons=neurons, layer=layer, per_token=per_token, run=run)
 
 

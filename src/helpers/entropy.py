@@ -21,6 +21,8 @@ from helpers.cache import cached_tables
 from helpers.corpus import load_documents, make_rows
 from helpers.errors import ParameterError
 from helpers.models import special_tokens, weights_fingerprint
+from helpers.unigram import (frequency_cosines, frequency_direction, token_frequency_neurons, unigram_counts,
+                             unigram_distribution)
 from helpers.weights import neuron_weight_table
 
 # The paper's rule, in one place (PAPER_SPEC A4 item 10 and A7 Fig 1/2e):
@@ -53,6 +55,10 @@ class Sweep:
         return entropy_neurons(self.summary)
 
     @property
+    def token_frequency_neurons(self) -> list[int]:
+        return token_frequency_neurons(self.summary)
+
+    @property
     def random_neurons(self) -> list[int]:
         return list(self.info["random_neurons"])
 
@@ -63,7 +69,9 @@ def run_sweep(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_r
     """Mean-ablate every final-layer neuron on the filtered tokens of ``k`` of ``n_rows`` corpus rows.
 
     Means ā are over all tokens of the ``n_rows`` rows (BOS included), as the authors did; the k
-    evaluated rows are drawn without replacement with ``seed``.
+    evaluated rows are drawn without replacement with ``seed``. The same pass also measures each
+    neuron's effect on D_KL(P_freq ‖ P_model) and its frequency-mediated share (token-frequency
+    neurons), with P_freq from ``helpers.unigram.unigram_counts``.
     """
     if not 1 <= k <= n_rows:
         raise ParameterError(f"k (evaluated rows) must be between 1 and n_rows={n_rows}, got {k}")
@@ -71,18 +79,26 @@ def run_sweep(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_r
     key = {"model": spec.name, "weights": weights_fingerprint(model), "corpus": corpus, "n_rows": n_rows,
            "k": k, "seed": seed, "seq_len": seq_len, "null_space_k": null_space_k, "dtype": str(model.cfg.dtype)}
 
+    counts, unigram_source = unigram_counts(model, corpus)
+    key["unigram"] = unigram_source
+
     def compute() -> dict[str, pd.DataFrame]:
         st = special_tokens(model)
+        p_freq = unigram_distribution(counts, model.cfg.d_vocab)
         rows = make_rows(model.tokenizer, load_documents(corpus), bos_id=st.bos_id, eos_id=st.eos_id,
                          seq_len=seq_len, n_rows=n_rows, seed=seed)
         eval_rows = sorted(np.random.default_rng(seed).choice(n_rows, size=k, replace=False).tolist())
         run = clean_run(model, rows, eval_rows, batch_size=batch_size, progress=progress)
-        result = ablate(model, run, progress=progress)
+        result = ablate(model, run, p_freq=p_freq, progress=progress)
         weights = neuron_weight_table(model, k=null_space_k)
-        summary = result.summary().merge(weights[["neuron", "norm", "logit_var", "rho"]], on="neuron")
+        weights["freq_cos"] = frequency_cosines(model, frequency_direction(p_freq), run.layer).cpu().numpy()
+        summary = result.summary().merge(weights[["neuron", "norm", "logit_var", "rho", "freq_cos"]], on="neuron")
         rng = np.random.default_rng(seed)
         candidates = set(summary.nlargest(TOP_RHO, "rho").neuron) | set(summary.nlargest(TOP_RHO, "abs_dentropy").neuron)
-        candidates |= {n for (layer, n) in paper.ENTROPY_NEURONS.get(spec.name, []) if layer == run.layer}
+        candidates |= set(summary.assign(a=summary.freq_cos.abs()).nlargest(TOP_RHO, "a").neuron)
+        candidates |= set(summary.nlargest(TOP_RHO, "abs_dkl").neuron)
+        for known in (paper.ENTROPY_NEURONS, paper.TOKEN_FREQUENCY_NEURONS):
+            candidates |= {n for (layer, n) in known.get(spec.name, []) if layer == run.layer}
         others = np.setdiff1d(summary.neuron.to_numpy(), sorted(candidates))
         random = sorted(rng.choice(others, size=min(N_RANDOM, len(others)), replace=False).tolist())
         tokens = pd.concat([result.token_frame(n).assign(neuron=n) for n in sorted(candidates | set(random))],
@@ -104,7 +120,8 @@ def describe_sweep(sweep: Sweep) -> str:
     i = sweep.info
     return (f"**Data:** `{i['model']}` on `{i['corpus']}`: activation means over {i['n_mean_tokens']:,} tokens "
             f"({i['n_rows']} rows of {i['seq_len']}); effects on {i['n_tokens']:,} filtered tokens of {i['k']} "
-            f"random rows (seed {i['seed']}); rho with a null space of k = {i['null_space_k']}.")
+            f"random rows (seed {i['seed']}); rho with a null space of k = {i['null_space_k']}; "
+            f"unigram distribution from {i['unigram']}.")
 
 
 def sweep_rows(model: TransformerBridge, sweep: Sweep):

@@ -90,13 +90,14 @@ def prediction_change_vs_entropy(summary: pd.DataFrame, highlight: list[int], ti
 
 
 def total_vs_direct_boxes(tokens: pd.DataFrame, neurons: list[int], random: list[int], layer: int,
-                          title: str) -> plt.Figure:
-    """Fig 2c: per-token |ΔLoss| under the total and the direct (norm-frozen) effect, one pair of boxes
-    per neuron and one pooled "Random" pair; outliers beyond 1.5 IQR are removed per box."""
+                          title: str, direct: str = "dloss_de") -> plt.Figure:
+    """Fig 2c / 3c: per-token |ΔLoss| under the total and a direct effect (``dloss_de``: final norm
+    frozen; ``dloss_freq``: frequency direction frozen), one pair of boxes per neuron and one pooled
+    "Random" pair; outliers beyond 1.5 IQR are removed per box."""
     parts = []
     for name, group in [(f"{layer}.{n}", tokens[tokens.neuron == n]) for n in neurons] + \
             [("Random", tokens[tokens.neuron.isin(random)])]:
-        for effect, column in (("Total", "dloss_te"), ("Direct", "dloss_de")):
+        for effect, column in (("Total", "dloss_te"), ("Direct", direct)):
             values = group[column].abs()
             q1, q3 = values.quantile([0.25, 0.75])
             values = values[(values >= q1 - 1.5 * (q3 - q1)) & (values <= q3 + 1.5 * (q3 - q1))]
@@ -166,5 +167,40 @@ def passage_plot(frame: pd.DataFrame, neuron_label: str, title: str) -> plt.Figu
         for ax in axes:
             ax.axvline(peak, color=HIGHLIGHT, lw=0.8, alpha=0.6)
     fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def neuron_types_scatter(summary: pd.DataFrame, entropy: list[int], frequency: list[int], title: str,
+                         ax: plt.Axes | None = None) -> plt.Figure:
+    """Fig 3b / 8: per neuron, x = 1 − DE_freq/TE (frequency-mediated share), y = mean |ΔKL(P_freq ‖ P_model)|,
+    coloured Normal / Entropy / Token frequency, the last two labelled."""
+    fig = ax.figure if ax is not None else plt.figure(figsize=(7, 5))
+    ax = ax or fig.add_subplot()
+    kind = np.where(summary.neuron.isin(frequency), "Token frequency",
+                    np.where(summary.neuron.isin(entropy), "Entropy", "Normal"))
+    colours = {"Normal": "lightgrey", "Entropy": "tab:red", "Token frequency": "tab:blue"}
+    for name, colour in colours.items():
+        part = summary[kind == name]
+        ax.scatter(part.freq_fraction.clip(-0.5, 1), part.abs_dkl, s=10 if name == "Normal" else 30, color=colour,
+                   label=f"{name} ({len(part)})", edgecolors="none" if name == "Normal" else "black", lw=0.5)
+        if name != "Normal":
+            _label_points(ax, part.assign(freq_fraction=part.freq_fraction.clip(-0.5, 1)), "freq_fraction",
+                          "abs_dkl", part.label)
+    ax.set_xlabel("1 − DE_freq/TE (share of the effect along the frequency direction; clipped to [−0.5, 1])")
+    ax.set_ylabel("mean |ΔD_KL(P_freq ‖ P_model)| (nats)")
+    ax.legend(fontsize=8)
+    ax.set_title(title)
+    return fig
+
+
+def kl_vs_entropy(entropy: np.ndarray, kl: np.ndarray, title: str) -> plt.Figure:
+    """Fig 3a: per token, entropy of the model's prediction against its KL divergence from the unigram distribution."""
+    fig, ax = plt.subplots(figsize=(6, 4.8))
+    hexes = ax.hexbin(entropy, kl, gridsize=45, cmap="Blues", bins="log", mincnt=1)
+    fig.colorbar(hexes, ax=ax, label="tokens (log)")
+    ax.set_xlabel("entropy of P_model (nats)")
+    ax.set_ylabel("D_KL(P_freq ‖ P_model) (nats)")
+    ax.set_title(title)
     fig.tight_layout()
     return fig

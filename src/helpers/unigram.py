@@ -1,0 +1,155 @@
+"""The unigram distribution P_freq and the token-frequency direction (PAPER_SPEC A3, A4 items 11-13).
+
+Counts come from the authors' published files for GPT-2 (OpenWebText) and Pythia (the Pile),
+downloaded on demand and verified, or are counted on a corpus with the model's own tokenizer
+(streaming over documents, cached).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformer_lens.model_bridge import TransformerBridge
+
+from helpers.corpus import load_documents
+from helpers.errors import AssetError, OfflineError
+from helpers.io import atomic_path, cache_dir
+from helpers.weights import effective_w_out, resolve_layer
+
+# The token-frequency-neuron rule, in one place (PAPER_SPEC A4 items 12-14, A7 Fig 3b):
+TOP_FREQ_COS = 10  # candidates: the 10 neurons whose logit effect W_U^T w is most (anti-)aligned with u_freq
+MIN_FREQ_FRACTION = 0.25  # a substantial share of the loss effect goes through the frequency direction
+
+LOCAL_DIR_ENV = "NEURON_REPRO_UNIGRAM_DIR"  # a folder holding copies of the authors' files
+AUTHORS_REPO = "https://raw.githubusercontent.com/bpwu1/confidence-regulation-neurons/main/datasets/"
+
+
+@dataclass(frozen=True)
+class CountsFile:
+    file: str
+    length: int
+    sha256: str
+
+
+AUTHORS_COUNTS = {
+    "gpt2": CountsFile("gpt2-small-unigrams_openwebtext-2M_rows_500000.npy", 50257,
+                       "fa9039d6a5acced4b2c5dc9b6f55862574e4d13002b1246b19b55bec1518c9ef"),
+    "pythia": CountsFile("pythia-unigrams.npy", 50277,
+                         "76e5945bc51540b823f5dbd26bda082995f9beb4334b2c315f9da637f0fa3a8f"),
+    "phi-2": CountsFile("phi-2-unigrams_c4_en_validation.npy", 50295,
+                        "d6edcf022e6b955c6b7e890a33be81975ec8000fda49f0b8a3ae4505715191e3"),
+}
+# Which published counts go with which of the paper's models (same tokenizer).
+MODEL_COUNTS = {"gpt2-small": "gpt2", "gpt2-medium": "gpt2", "gpt2-large": "gpt2", "stanford-gpt2-small-a": "gpt2",
+                "pythia-160m": "pythia", "pythia-410m": "pythia", "pythia-1b": "pythia", "pythia-1.4b": "pythia",
+                "pythia-2.8b": "pythia", "phi-2": "phi-2"}
+
+
+def authors_counts(name: str) -> np.ndarray:
+    """The authors' token counts ``name`` (``gpt2``, ``pythia``, ``phi-2``), verified by sha256.
+
+    Looked for in ``$NEURON_REPRO_UNIGRAM_DIR``, then the cache; else downloaded from the authors'
+    repository. A file with the wrong hash is never used.
+    """
+    spec = AUTHORS_COUNTS[name]
+    candidates = [Path(os.environ[LOCAL_DIR_ENV]) / spec.file] if os.environ.get(LOCAL_DIR_ENV) else []
+    cached = cache_dir() / "unigrams" / spec.file
+    for path in candidates + [cached]:
+        if path.exists():
+            if hashlib.sha256(path.read_bytes()).hexdigest() == spec.sha256:
+                return np.load(path)
+            if path == cached:
+                path.unlink()  # corrupt cache: fetch again
+    try:
+        with urllib.request.urlopen(AUTHORS_REPO + spec.file, timeout=60) as response:
+            data = response.read()
+    except (urllib.error.URLError, OSError) as err:
+        raise OfflineError(
+            f"could not download the authors' unigram counts {spec.file} ({err}). Fix: run once online, or "
+            f"put a copy in a folder and set {LOCAL_DIR_ENV} to it, or count a corpus instead "
+            "(unigram_counts(model, corpus=...))."
+        ) from err
+    if hashlib.sha256(data).hexdigest() != spec.sha256:
+        raise AssetError(f"downloaded {spec.file} does not match its published sha256; not used")
+    with atomic_path(cached) as tmp:
+        tmp.write_bytes(data)
+    return np.load(cached)
+
+
+def count_tokens(model: TransformerBridge, corpus: str, *, batch_docs: int = 64, progress: bool = True) -> np.ndarray:
+    """How often each token id occurs in ``corpus`` under the model's tokenizer (no special tokens
+    added), [d_vocab], int64; streamed over batches of documents and cached."""
+    from helpers.models import weights_fingerprint
+
+    tok = model.tokenizer
+    key = hashlib.sha256(f"{model.cfg.repro_spec.name}|{weights_fingerprint(model)}|{len(tok)}|{corpus}".encode())
+    path = cache_dir() / "unigrams" / f"counts-{key.hexdigest()[:16]}.npy"
+    if path.exists():
+        return np.load(path)
+    docs = load_documents(corpus)
+    counts = np.zeros(model.cfg.d_vocab, dtype=np.int64)
+    for start in tqdm(range(0, len(docs), batch_docs), desc="counting tokens", disable=not progress, leave=False):
+        for ids in tok(docs[start:start + batch_docs], add_special_tokens=False)["input_ids"]:
+            counts += np.bincount(np.asarray(ids, dtype=np.int64), minlength=len(counts))[: len(counts)]
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, counts)
+    return counts
+
+
+def unigram_counts(model: TransformerBridge, corpus: str = "wikipedia-sample") -> tuple[np.ndarray, str]:
+    """Counts for ``model``: the authors' published ones for the paper's models, else counted on
+    ``corpus``. Returns (counts, a sentence saying where they come from)."""
+    name = model.cfg.repro_spec.name
+    if name in MODEL_COUNTS:
+        file = AUTHORS_COUNTS[MODEL_COUNTS[name]].file
+        return authors_counts(MODEL_COUNTS[name]), f"the authors' published counts `{file}`"
+    return count_tokens(model, corpus), f"tokens counted on `{corpus}` with the model's tokenizer"
+
+
+def unigram_distribution(counts: np.ndarray, d_vocab: int) -> torch.Tensor:
+    """P_freq = (c + 1) / Σ(c + 1), with c zero-padded to the unembedding's vocabulary size first
+    (Pythia: 50277 → 50304). float64, [d_vocab]."""
+    if len(counts) > d_vocab:
+        raise ValueError(f"{len(counts)} counts for a vocabulary of {d_vocab}: wrong tokenizer?")
+    padded = np.zeros(d_vocab, dtype=np.float64)
+    padded[: len(counts)] = counts
+    smoothed = padded + 1
+    return torch.from_numpy(smoothed / smoothed.sum())
+
+
+def frequency_direction(p_freq: torch.Tensor) -> torch.Tensor:
+    """u_freq = (log P_freq − mean log P_freq) / ‖·‖: the unit token-frequency direction in logit space."""
+    centred = p_freq.log() - p_freq.log().mean()
+    return centred / centred.norm()
+
+
+def frequency_cosines(model: TransformerBridge, u_freq: torch.Tensor, layer: int | None = None) -> torch.Tensor:
+    """cos(W_Uᵀ w_i, u_freq) for every neuron of ``layer``: how much each neuron's direct logit
+    effect points along the frequency direction (weights only), [d_mlp] float64."""
+    layer = resolve_layer(model, layer)
+    logit_effect = effective_w_out(model, layer).double() @ model.W_U.detach().double()  # [d_mlp, V]
+    return (logit_effect @ u_freq.double().to(logit_effect.device)) / logit_effect.norm(dim=-1)
+
+
+def token_frequency_neurons(summary) -> list[int]:
+    """Token-frequency neurons: among the ``TOP_FREQ_COS`` neurons with the largest |cos(W_Uᵀ w, u_freq)|,
+    those with 1 − DE_freq/TE >= ``MIN_FREQ_FRACTION``; sorted by mean |ΔKL(P_freq ‖ P_model)|."""
+    top = summary.assign(abs_cos=summary.freq_cos.abs()).nlargest(TOP_FREQ_COS, "abs_cos")
+    chosen = top[top.freq_fraction >= MIN_FREQ_FRACTION]
+    return list(chosen.sort_values("abs_dkl", ascending=False).neuron)
+
+
+def kl_from_unigram(logits: torch.Tensor, p_freq: torch.Tensor) -> torch.Tensor:
+    """D_KL(P_freq ‖ P_model) = Σ_v P_freq(v) [log P_freq(v) − log P_model(v)] per row of ``logits`` [..., V]."""
+    logp = torch.log_softmax(logits.double(), dim=-1)
+    p = p_freq.double().to(logits.device)
+    return (p * p.log()).sum() - logp @ p

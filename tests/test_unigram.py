@@ -1,0 +1,123 @@
+"""Unigram distribution, frequency direction, and the engine's KL / frequency-frozen effects."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helpers import unigram
+from helpers.ablation import ablate, clean_run, hooked_ablation
+from helpers.corpus import make_rows
+from helpers.errors import OfflineError
+from helpers.models import load_model, special_tokens
+
+SHARED = Path(__file__).parents[2] / "shared" / "data" / "unigram_counts"
+TEXT = ["the cat and the dog and the bird. " * 8, "a b c a b a, and so on and on. " * 8]
+
+
+@pytest.fixture(scope="module", params=["tiny-random-gpt2", "tiny-random-gemma3"])
+def setup(request):
+    model = load_model(request.param)
+    st = special_tokens(model)
+    rows = make_rows(model.tokenizer, TEXT, bos_id=st.bos_id, eos_id=st.eos_id, seq_len=40, seed=0)
+    run = clean_run(model, rows, eval_rows=[0, 1], progress=False)
+    counts = np.bincount(rows.flatten().numpy(), minlength=model.cfg.d_vocab)
+    p_freq = unigram.unigram_distribution(counts, model.cfg.d_vocab)
+    return model, run, p_freq, ablate(model, run, neurons=range(12), p_freq=p_freq, compile=False, progress=False)
+
+
+def test_kl_and_frequency_frozen_loss_match_a_hooked_rerun(setup):
+    model, run, p_freq, result = setup
+    u = unigram.frequency_direction(p_freq)
+    with torch.no_grad():
+        clean_logits = model(run.rows)[run.positions[:, 0], run.positions[:, 1]].double()
+    np.testing.assert_allclose(result.per_token["kl"], unigram.kl_from_unigram(clean_logits, p_freq).numpy(), atol=1e-4)
+    for i in range(12):
+        store = {}
+
+        def set_mean(act, hook, i=i):
+            act[..., i] = run.mean_acts[i]
+            return act
+        with torch.no_grad():
+            logits = model.run_with_hooks(run.rows, fwd_hooks=[(f"blocks.{run.layer}.mlp.hook_post", set_mean)])
+        z_te = logits[run.positions[:, 0], run.positions[:, 1]].double()
+        np.testing.assert_allclose(result.per_token["kl_te"][i], unigram.kl_from_unigram(z_te, p_freq).numpy(), atol=1e-4)
+        # DE_freq: z_TE with its component along u_freq replaced by the clean one (PAPER_SPEC A4 item 14)
+        z_f = z_te + ((clean_logits - z_te) @ u)[:, None] * u
+        loss_f = -torch.log_softmax(z_f, -1).gather(-1, run.targets[:, None])[:, 0]
+        np.testing.assert_allclose(result.per_token["loss_freq"][i], loss_f.numpy(), atol=1e-4)
+        assert not np.allclose(result.per_token["loss_freq"][i], result.per_token["loss_te"][i], atol=1e-6)
+
+
+def test_hand_counted_unigrams(tmp_path, monkeypatch):
+    monkeypatch.setenv("NEURON_REPRO_CACHE", str(tmp_path))
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"text": "abca"}\n{"text": "b"}\n')
+    model = load_model("tiny-random-gpt2")
+    counts = unigram.count_tokens(model, str(docs), progress=False)
+    ids = model.tokenizer("abcab", add_special_tokens=False).input_ids  # the same bytes, one stream
+    expected = np.zeros(model.cfg.d_vocab, dtype=np.int64)
+    for i in ids:
+        expected[i] += 1
+    np.testing.assert_array_equal(counts, expected)
+    assert counts.sum() == 5 and counts[ids[0]] == 2  # 'a' twice
+
+
+def test_distribution_pads_then_smooths():
+    p = unigram.unigram_distribution(np.array([3, 0, 1]), 5)
+    np.testing.assert_allclose(p.numpy(), np.array([4, 1, 2, 1, 1]) / 9)
+    u = unigram.frequency_direction(p)
+    assert float(u.sum()) == pytest.approx(0, abs=1e-12) and float(u.norm()) == pytest.approx(1)
+
+
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared/data/unigram_counts not beside this checkout")
+def test_authors_gpt2_counts_reference_copy(monkeypatch, tmp_path):
+    monkeypatch.setenv(unigram.LOCAL_DIR_ENV, str(SHARED))
+    monkeypatch.setenv("NEURON_REPRO_CACHE", str(tmp_path))
+    counts = unigram.authors_counts("gpt2")
+    assert counts.shape == (50257,) and int(counts.sum()) == 563_152_038
+    assert list(np.argsort(-counts)[:4]) == [11, 262, 13, 198]
+    p = unigram.unigram_distribution(counts, 50257).numpy()
+    assert -(p * np.log(p)).sum() == pytest.approx(7.570, abs=5e-3)  # PAPER_SPEC A3
+
+
+def test_missing_counts_offline_name_the_fix(monkeypatch, tmp_path):
+    monkeypatch.setenv("NEURON_REPRO_CACHE", str(tmp_path))
+    monkeypatch.delenv(unigram.LOCAL_DIR_ENV, raising=False)
+    monkeypatch.setattr(unigram, "AUTHORS_REPO", "http://127.0.0.1:9/")  # nothing listens there
+    with pytest.raises(OfflineError, match=unigram.LOCAL_DIR_ENV):
+        unigram.authors_counts("pythia")
+
+
+def test_planted_frequency_neuron_ranks_first():
+    """A neuron whose logit effect W_U^T w is the frequency direction has cosine 1 and ranks first."""
+    model = load_model("tiny-random-llama")
+    layer = model.cfg.n_layers - 1
+    rng = np.random.default_rng(0)
+    p = unigram.unigram_distribution(rng.integers(0, 1000, model.cfg.d_vocab), model.cfg.d_vocab)
+    u = unigram.frequency_direction(p)
+    w_u = model.W_U.detach().double()
+    w = torch.linalg.lstsq(w_u.T, u).solution  # the residual direction whose logits best match u
+    with torch.no_grad():
+        block_w = model.blocks[layer].mlp.out
+        target = 17
+        block_w.weight[:, target] = (w * 50).float()  # down_proj weight: [d_model, d_mlp]
+    cos = unigram.frequency_cosines(model, u)
+    assert int(cos.abs().argmax()) == target
+    assert float(cos[target]) == pytest.approx(float(torch.nn.functional.cosine_similarity(w_u.T @ w, u, dim=0)), abs=1e-4)
+
+
+def test_token_frequency_rule_on_a_hand_made_layer():
+    """Top-10 by |cos with u_freq|, then 1 - DE_freq/TE >= 0.25, sorted by mean |ΔKL|."""
+    import pandas as pd
+
+    summary = pd.DataFrame({
+        "neuron": range(12),
+        "freq_cos": [0.9, -0.8, 0.7, 0.6, -0.5, 0.4, 0.3, 0.2, 0.15, 0.12, 0.05, 0.01],
+        "freq_fraction": [0.5, 0.3, 0.1, 0.6, 0.26, 0.0, 0.2, 0.0, 0.0, 0.9, 0.9, 0.9],
+        "abs_dkl": [0.1, 0.4, 0.9, 0.05, 0.2, 0.0, 0.0, 0.0, 0.0, 0.3, 1.0, 1.0],
+    })
+    # 10 and 11 are outside the top 10 by |cos|; 2, 5-8 fall below 0.25
+    assert unigram.token_frequency_neurons(summary) == [1, 9, 4, 0, 3]
