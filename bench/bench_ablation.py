@@ -24,6 +24,7 @@ import torch
 from helpers.ablation import ablate, authors_ablation, clean_run, final_norm_scale, hooked_ablation
 from helpers.corpus import load_documents, make_rows
 from helpers.models import load_model, special_tokens
+from helpers.unigram import count_tokens, unigram_distribution
 
 
 def truncate(run, n_tokens):
@@ -76,6 +77,12 @@ def main() -> None:
     engine, t_engine = timed(lambda: ablate(model, run, neurons, progress=False))
     print(f"(c) engine: {t_engine:.2f} s (first call, compilation included: {t_compile:.1f} s)")
 
+    # Token-frequency effects (KL to P_freq, frequency-frozen loss) on top of the entropy sweep.
+    p_freq = unigram_distribution(count_tokens(model, "wikipedia-sample", progress=False), model.cfg.d_vocab)
+    ablate(model, run, neurons[:1], p_freq=p_freq, progress=False)  # compile the variant
+    _, t_freq = timed(lambda: ablate(model, run, neurons, p_freq=p_freq, progress=False))
+    print(f"(c') engine with token-frequency effects: {t_freq:.2f} s = {t_freq / t_engine:.2f}x the entropy-only sweep")
+
     n_b = args.neurons if args.full_baselines else min(args.authors_neurons, args.neurons)
     frame, t_b = timed(lambda: authors_ablation(model, run, neurons[:n_b]))
     t_authors = t_b * args.neurons / n_b
@@ -109,7 +116,7 @@ def main() -> None:
 
     result = {"model": args.model, "device": args.device, "device_name": _device_name(args.device),
               "neurons": args.neurons, "tokens": args.tokens, "engine_s": t_engine, "compile_s": t_compile,
-              "authors_s": t_authors, "hooked_s": t_hooked, "agree": agree, "max_diff": worst,
+              "engine_with_freq_s": t_freq, "authors_s": t_authors, "hooked_s": t_hooked, "agree": agree, "max_diff": worst,
               "torch": torch.__version__}
     if args.full_layer:
         big = truncate(full_run, args.full_layer_tokens)
