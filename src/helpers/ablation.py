@@ -63,9 +63,11 @@ class CleanRun:
 
 
 def clean_run(model: TransformerBridge, rows: torch.Tensor, eval_rows: Sequence[int], *,
-              batch_size: int = 8, layer: int | None = None, progress: bool = True) -> CleanRun:
+              batch_size: int = 8, layer: int | None = None, keep: torch.Tensor | None = None,
+              progress: bool = True) -> CleanRun:
     """One forward pass over ``rows``: activation means over all their tokens (as the authors did,
-    BOS included), and the residual, activations and targets of the filtered tokens of ``eval_rows``."""
+    BOS included), and the residual, activations and targets of the evaluated tokens of ``eval_rows``:
+    by default those passing the paper's filter, else those where ``keep`` [len(eval_rows), T] is True."""
     layer = resolve_layer(model, layer)
     st = special_tokens(model)
     eval_rows = [int(i) for i in eval_rows]
@@ -89,7 +91,10 @@ def clean_run(model: TransformerBridge, rows: torch.Tensor, eval_rows: Sequence[
                 for key, hook in names.items():
                     kept[key][start + offset] = cache[hook][offset].float().cpu()
     ev = rows[eval_rows]
-    keep = token_filter(ev, bos_id=st.bos_id, eos_id=st.eos_id, newline_ids=st.newline_ids)
+    if keep is None:
+        keep = token_filter(ev, bos_id=st.bos_id, eos_id=st.eos_id, newline_ids=st.newline_ids)
+    elif keep.shape != ev.shape or keep[:, -1].any():
+        raise ValueError("keep must be [len(eval_rows), T] and False at the last position (it has no target)")
     positions = keep.nonzero()
     targets = ev[positions[:, 0], positions[:, 1] + 1]
 
@@ -208,14 +213,17 @@ class AblationResult:
 
 
 def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | None = None, *,
-           p_freq: torch.Tensor | None = None, neuron_chunk: int | None = None, token_chunk: int | None = None,
-           compile: bool = True, progress: bool = True) -> AblationResult:
+           p_freq: torch.Tensor | None = None, delta: torch.Tensor | None = None, neuron_chunk: int | None = None,
+           token_chunk: int | None = None, compile: bool = True, progress: bool = True) -> AblationResult:
     """Mean-ablate each of ``neurons`` (default: all) of the final layer on the evaluated tokens, in closed form.
 
     With ``p_freq`` (the unigram distribution, [V]) it also gives, per pair, D_KL(P_freq ‖ P_model)
     (O(1): P_freq · z is linear in the logits) and the loss with the logits' component along the
     frequency direction u_freq frozen at its clean value (PAPER_SPEC A4 items 13-14; one more
     log-sum-exp over the vocabulary).
+
+    ``delta`` [n_neurons, M] replaces the change of each neuron's activation on each evaluated token
+    (default: ā − a, mean ablation); the clip mean-ablation of the induction study passes its own.
     """
     layer = run.layer
     if layer != model.cfg.n_layers - 1:
@@ -248,7 +256,11 @@ def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | Non
 
     cr = c(run.resid.to(**f32))  # [M, d]
     s = (cr.pow(2).sum(-1) / d + eps).sqrt()  # [M] clean final-norm scale
-    delta = (run.mean_acts[neurons].to(**f32)[:, None] - run.acts[:, neurons].T.to(**f32))  # [n, M]
+    if delta is None:
+        delta = run.mean_acts[neurons][:, None] - run.acts[:, neurons].T  # [n, M]
+    elif delta.shape != (len(neurons), len(run.targets)):
+        raise ValueError(f"delta must be [n_neurons, n_tokens] = {(len(neurons), len(run.targets))}, got {tuple(delta.shape)}")
+    delta = delta.to(**f32)
     y = run.targets.to(device)
     cr_ce = (cr @ ce.T).T  # [n, M]
     if gain is None:

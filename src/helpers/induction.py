@@ -1,0 +1,218 @@
+"""The induction case study (Stolfo et al. 2024 §5; PAPER_SPEC A4 items 15 and 17, A5).
+
+Synthetic repeats: BOS + n corpus tokens, then the same n tokens again (n = 99 in the paper: 199
+positions). On the repeat, induction heads make the model confident; entropy neurons hedge.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+from transformer_lens.model_bridge import TransformerBridge
+
+from helpers.ablation import ablate, clean_run, token_metrics
+from helpers.errors import ParameterError
+from helpers.models import special_tokens
+from helpers.weights import check_neurons
+
+
+def repeated_sequences(rows: torch.Tensor, *, n: int = 99, n_seqs: int = 1000, seed: int = 42) -> torch.Tensor:
+    """[n_seqs, 2n + 1]: for ``n_seqs`` rows drawn with ``seed``, BOS + row[1 : n + 1] + row[1 : n + 1]."""
+    if not 1 <= n < rows.shape[1]:
+        raise ParameterError(f"n must be between 1 and {rows.shape[1] - 1} (the rows' length - 1), got {n}")
+    if not 1 <= n_seqs <= len(rows):
+        raise ParameterError(f"n_seqs must be between 1 and the {len(rows)} rows available, got {n_seqs}")
+    picked = rows[np.sort(np.random.default_rng(seed).choice(len(rows), n_seqs, replace=False))]
+    return torch.cat([picked[:, : n + 1], picked[:, 1: n + 1]], dim=1)
+
+
+def all_but_last(seqs: torch.Tensor) -> torch.Tensor:
+    """The evaluated positions of a repeated sequence: every one that has a next token."""
+    keep = torch.ones_like(seqs, dtype=torch.bool)
+    keep[:, -1] = False
+    return keep
+
+
+def per_position(model: TransformerBridge, seqs: torch.Tensor, neurons: list[int], *, batch_size: int = 16,
+                 progress: bool = True) -> pd.DataFrame:
+    """Fig 5a: per position, the mean over sequences of the next-token loss, the entropy, and the
+    activation of each final-layer neuron in ``neurons`` (columns ``act_<neuron>``)."""
+    layer = model.cfg.n_layers - 1
+    neurons = check_neurons(model, neurons, layer)
+    hook = f"blocks.{layer}.mlp.hook_post"
+    sums: dict[str, torch.Tensor] = {}
+    for start in tqdm(range(0, len(seqs), batch_size), desc="repeated sequences", disable=not progress, leave=False):
+        batch = seqs[start:start + batch_size].to(model.cfg.device)
+        with torch.no_grad():
+            logits, cache = model.run_with_cache(batch, names_filter=[hook])
+        metrics = token_metrics(logits[:, :-1].cpu(), batch[:, 1:].cpu())
+        parts = {"loss": metrics["loss"], "entropy": metrics["entropy"]}
+        parts.update({f"act_{n}": cache[hook][:, :-1, n].double().cpu() for n in neurons})
+        for key, value in parts.items():
+            sums[key] = sums.get(key, 0) + value.sum(0)
+    frame = pd.DataFrame({key: (value / len(seqs)).numpy() for key, value in sums.items()})
+    frame.insert(0, "pos", np.arange(len(frame)))
+    return frame
+
+
+def induction_scores_from_patterns(patterns: torch.Tensor, seq_len: int) -> torch.Tensor:
+    """Mean attention from each token of the second copy to the token after its first occurrence:
+    the diagonal of ``patterns`` [batch, head, q, k] at offset −(seq_len − 1), averaged. [head]."""
+    diagonal = patterns.diagonal(offset=-(seq_len - 1), dim1=-2, dim2=-1)  # [batch, head, seq_len + 1 - ...]
+    return diagonal.mean(dim=(0, -1))
+
+
+def induction_head_scores(model: TransformerBridge, *, n_seqs: int = 64, seq_len: int = 100, seed: int = 42,
+                          batch_size: int = 16) -> pd.DataFrame:
+    """Induction score of every attention head on BOS + r + r, r uniform random tokens (PAPER_SPEC A4
+    item 17), sorted best first; the paper calls heads with score > 0.7 induction heads."""
+    st = special_tokens(model)
+    generator = torch.Generator().manual_seed(seed)
+    random = torch.randint(0, model.cfg.d_vocab, (n_seqs, seq_len), generator=generator)
+    seqs = torch.cat([torch.full((n_seqs, 1), st.bos_id), random, random], dim=1)
+    names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
+    totals = torch.zeros(model.cfg.n_layers, model.cfg.n_heads, dtype=torch.float64)
+    for start in range(0, n_seqs, batch_size):
+        with torch.no_grad():
+            _, cache = model.run_with_cache(seqs[start:start + batch_size].to(model.cfg.device), names_filter=names)
+        for layer, name in enumerate(names):
+            batch = cache[name].double().cpu()
+            totals[layer] += induction_scores_from_patterns(batch, seq_len) * len(batch)
+    scores = totals / n_seqs
+    frame = pd.DataFrame([(layer, head, float(scores[layer, head])) for layer in range(scores.shape[0])
+                          for head in range(scores.shape[1])], columns=["layer", "head", "score"])
+    frame["label"] = [f"L{layer}H{head}" for layer, head in zip(frame["layer"], frame["head"])]
+    return frame.sort_values("score", ascending=False, ignore_index=True)
+
+
+def clip_ablation(model: TransformerBridge, seqs: torch.Tensor, neurons: list[int], *, batch_size: int = 8,
+                  progress: bool = True) -> pd.DataFrame:
+    """Fig 5b: clip mean-ablation of each final-layer neuron on repeated sequences (PAPER_SPEC A4 item 15).
+
+    ā_i = mean activation over the first-half positions (BOS included) of all sequences;
+    d_i = (mean on the second half − mean on the first half) · ‖w_i‖; if d_i > 0 the activation
+    becomes min(a, ā_i), else max(a, ā_i). Exact and without re-running the model (closed form).
+    Returns per (neuron, position) the mean over sequences of H_ablated / H_clean and L_ablated / L_clean,
+    for the total effect and the final-norm-frozen direct effect, with the sign d_i.
+    """
+    layer = model.cfg.n_layers - 1
+    neurons = check_neurons(model, neurons, layer)
+    run = clean_run(model, seqs, range(len(seqs)), batch_size=batch_size, keep=all_but_last(seqs), progress=progress)
+    half = seqs.shape[1] // 2
+    pos = run.positions[:, 1]
+    first, second = pos < half, pos > half
+    acts = run.acts[:, neurons].double()  # [M, n]
+    clip_mean = acts[first].mean(0)
+    norms = model.W_out[layer].detach()[neurons].norm(dim=-1).double().cpu()
+    sign = (acts[second].mean(0) - clip_mean) * norms
+    clipped = torch.where(sign > 0, torch.minimum(acts, clip_mean), torch.maximum(acts, clip_mean))
+    result = ablate(model, run, neurons, delta=(clipped - acts).T.float(), progress=progress)
+    pt = result.per_token
+    rows = []
+    for i, neuron in enumerate(neurons):
+        frame = pd.DataFrame({"pos": pos.numpy(),
+                              "entropy_ratio_te": pt["entropy_te"][i] / pt["entropy"],
+                              "entropy_ratio_de": pt["entropy_de"][i] / pt["entropy"],
+                              "loss_ratio_te": pt["loss_te"][i] / pt["loss"],
+                              "loss_ratio_de": pt["loss_de"][i] / pt["loss"]})
+        means = frame.groupby("pos").mean().reset_index()
+        rows.append(means.assign(neuron=neuron, sign=float(sign[i]), clip_value=float(clip_mean[i])))
+    return pd.concat(rows, ignore_index=True)
+
+
+# ------------------------------------------------------------------------------------------------
+# BOS ablation of attention heads (PAPER_SPEC A4 item 16; Fig 5c)
+# ------------------------------------------------------------------------------------------------
+
+
+def bos_ablation_naive(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple[int, int]], neuron: int,
+                       positions: list[int] | None = None) -> torch.Tensor:
+    """The paper's way, for tests and benchmarks: for every (sequence, position p), one full forward
+    pass with each head's attention row at p forced onto BOS; returns the final-layer ``neuron``'s
+    activation at p, [n_seqs, n_positions].
+
+    Caveat: TransformerLens 4.3's OPT bridge ignores edits of ``hook_pattern`` (its attention output
+    does not read the hooked pattern), so this reference is wrong for OPT models; the fast path,
+    which replaces the head's output directly, is not affected.
+    """
+    layer_out = model.cfg.n_layers - 1
+    positions = list(range(1, seqs.shape[1])) if positions is None else positions
+    out = torch.zeros(len(seqs), len(positions))
+    for s in range(len(seqs)):
+        for i, p in enumerate(positions):
+            def force_bos(pattern, hook, p=p):
+                layer = int(hook.name.split(".")[1])
+                for (l, h) in heads:
+                    if l == layer:
+                        pattern[:, h, p, :] = 0
+                        pattern[:, h, p, 0] = 1
+                return pattern
+
+            store = {}
+            hooks = [(f"blocks.{l}.attn.hook_pattern", force_bos) for l in sorted({l for l, _ in heads})]
+            hooks.append((f"blocks.{layer_out}.mlp.hook_post", lambda act, hook: store.update(a=act[0, p, neuron])))
+            with torch.no_grad():
+                model.run_with_hooks(seqs[s:s + 1, :p + 1].to(model.cfg.device), return_type=None, fwd_hooks=hooks)
+            out[s, i] = store["a"].float().cpu()
+    return out
+
+
+def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple[int, int]], neuron: int,
+                 positions: list[int] | None = None, *, progress: bool = True) -> torch.Tensor:
+    """Exact BOS ablation, fast: the same numbers as :func:`bos_ablation_naive`.
+
+    Ablating at position p changes nothing before p, and what comes after p is not read. So one clean
+    pass caches every layer's keys and values; then, for all positions of a sequence at once, each
+    position's token alone is run through the model against that cache, its keys restricted to those
+    before it (an attention mask), with each ablated head's output at that position replaced by the
+    head's value vector at BOS (what a one-hot attention row onto BOS yields). One token per position
+    instead of a whole forward pass. Returns [n_seqs, n_positions].
+    """
+    from transformers import DynamicCache
+
+    hf = model.original_model  # its submodules are the bridge's components, so the bridge's hooks fire
+    cfg = model.cfg
+    window = getattr(hf.config, "sliding_window", None)
+    if window is not None and window < seqs.shape[1]:
+        raise ParameterError(f"sequences of {seqs.shape[1]} tokens exceed the model's sliding attention window "
+                             f"({window}); the fast BOS ablation handles only windows that cover the sequence")
+    positions = list(range(1, seqs.shape[1])) if positions is None else positions
+    pos = torch.tensor(positions)
+    layers = sorted({l for l, _ in heads})
+    group = cfg.n_heads // (getattr(cfg, "n_key_value_heads", None) or cfg.n_heads)
+    final = f"blocks.{cfg.n_layers - 1}.mlp.hook_post"
+    device = next(hf.parameters()).device
+    result = torch.zeros(len(seqs), len(positions))
+    for s in tqdm(range(len(seqs)), desc="BOS ablation", disable=not progress, leave=False):
+        seq = seqs[s:s + 1].to(device)
+        values: dict[int, torch.Tensor] = {}
+        grab = [(f"blocks.{l}.attn.hook_v", lambda v, hook: values.update({int(hook.name.split(".")[1]): v[0, 0]}))
+                for l in layers]
+        with torch.no_grad(), model.hooks(fwd_hooks=grab):
+            clean = hf(input_ids=seq, use_cache=True).past_key_values
+        n_pos, t = len(positions), seq.shape[1]
+        cache = DynamicCache()
+        for layer in range(cfg.n_layers):
+            keys, vals = clean.layers[layer].keys, clean.layers[layer].values
+            cache.update(keys.expand(n_pos, -1, -1, -1), vals.expand(n_pos, -1, -1, -1), layer)
+        # the query at position p sees the cached keys 0..p-1 and itself (appended at index t)
+        mask = torch.ones(n_pos, t + 1, dtype=torch.long, device=device)
+        mask[:, :t] = (torch.arange(t, device=device)[None] < pos.to(device)[:, None]).long()
+        store = {}
+
+        def bos_output(z, hook):  # z: [batch, 1, head, d_head]; a one-hot row onto BOS gives z_h = v_BOS
+            layer = int(hook.name.split(".")[1])
+            for (l, h) in heads:
+                if l == layer:
+                    z[:, :, h] = values[l][h // group]
+            return z
+
+        hooks = [(f"blocks.{l}.attn.hook_z", bos_output) for l in layers]
+        hooks.append((final, lambda act, hook: store.update(a=act[:, 0, neuron])))
+        with torch.no_grad(), model.hooks(fwd_hooks=hooks):
+            hf(input_ids=seq[0, pos][:, None], attention_mask=mask, position_ids=pos.to(device)[:, None],
+               past_key_values=cache, use_cache=True)
+        result[s] = store["a"].float().cpu()
+    return result
