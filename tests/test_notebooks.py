@@ -12,6 +12,9 @@ from helpers.weights import effective_w_out, unembed_svd
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 TINY = ["tiny-random-gpt2", "tiny-random-gemma3"]
+# Sizes that keep each run to seconds on a tiny model (passed only to notebooks that declare them).
+SMALL = {"n_rows": 8, "k": 2, "n_seqs": 6, "n_ablate_seqs": 3, "repeat_len": 20, "n_bos_seqs": 2, "half": 6,
+         "n_score_seqs": 4}
 
 
 def run(notebook: Path, tmp_path: Path, **parameters) -> dict:
@@ -32,6 +35,7 @@ def declares(notebook: Path, name: str) -> bool:
 @pytest.mark.parametrize("model", TINY)
 def test_notebook_runs_on_tiny_model(notebook, model, tmp_path):
     params = {"models": [model, "tiny-random-llama"]} if declares(notebook, "models") else {"model": model}
+    params.update({name: value for name, value in SMALL.items() if declares(notebook, name)})
     numbers = run(notebook, tmp_path, **params)
     assert numbers["numbers"], "no key numbers written"
 

@@ -164,14 +164,13 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
     """Exact BOS ablation, fast: the same numbers as :func:`bos_ablation_naive`.
 
     Ablating at position p changes nothing before p, and what comes after p is not read. So one clean
-    pass caches every layer's keys and values; then, for all positions of a sequence at once, each
-    position's token alone is run through the model against that cache, its keys restricted to those
-    before it (an attention mask), with each ablated head's output at that position replaced by the
-    head's value vector at BOS (what a one-hot attention row onto BOS yields). One token per position
-    instead of a whole forward pass. Returns [n_seqs, n_positions].
+    pass caches every layer's keys and values; then each position's token alone runs through the model
+    against that cache, seeing only the keys before it, with each ablated head's output replaced by
+    the head's value vector at BOS (what a one-hot attention row onto BOS yields): one token per
+    position instead of a whole forward pass. All positions of a sequence go in as one row of new
+    tokens after the cached sequence under a 4D mask (new token i sees the cached keys before its
+    position, and itself), so the cache is shared, not copied. Returns [n_seqs, n_positions].
     """
-    from transformers import DynamicCache
-
     hf = model.original_model  # its submodules are the bridge's components, so the bridge's hooks fire
     cfg = model.cfg
     window = getattr(hf.config, "sliding_window", None)
@@ -192,17 +191,15 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
                 for l in layers]
         with torch.no_grad(), model.hooks(fwd_hooks=grab):
             clean = hf(input_ids=seq, use_cache=True).past_key_values
+        # All positions of the sequence go in as one batch row of new tokens after the cached clean
+        # sequence; a 4D mask lets new token i (at position p_i) see cached keys 0..p_i-1 and itself.
         n_pos, t = len(positions), seq.shape[1]
-        cache = DynamicCache()
-        for layer in range(cfg.n_layers):
-            keys, vals = clean.layers[layer].keys, clean.layers[layer].values
-            cache.update(keys.expand(n_pos, -1, -1, -1), vals.expand(n_pos, -1, -1, -1), layer)
-        # the query at position p sees the cached keys 0..p-1 and itself (appended at index t)
-        mask = torch.ones(n_pos, t + 1, dtype=torch.long, device=device)
-        mask[:, :t] = (torch.arange(t, device=device)[None] < pos.to(device)[:, None]).long()
+        mask = torch.zeros(1, 1, n_pos, t + n_pos, dtype=torch.bool, device=device)
+        mask[0, 0, :, :t] = torch.arange(t, device=device)[None] < pos.to(device)[:, None]
+        mask[0, 0, :, t:] = torch.eye(n_pos, dtype=torch.bool, device=device)
         store = {}
 
-        def bos_output(z, hook):  # z: [batch, 1, head, d_head]; a one-hot row onto BOS gives z_h = v_BOS
+        def bos_output(z, hook):  # z: [1, n_pos, head, d_head]; a one-hot row onto BOS gives z_h = v_BOS
             layer = int(hook.name.split(".")[1])
             for (l, h) in heads:
                 if l == layer:
@@ -210,9 +207,9 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
             return z
 
         hooks = [(f"blocks.{l}.attn.hook_z", bos_output) for l in layers]
-        hooks.append((final, lambda act, hook: store.update(a=act[:, 0, neuron])))
+        hooks.append((final, lambda act, hook: store.update(a=act[0, :, neuron])))
         with torch.no_grad(), model.hooks(fwd_hooks=hooks):
-            hf(input_ids=seq[0, pos][:, None], attention_mask=mask, position_ids=pos.to(device)[:, None],
-               past_key_values=cache, use_cache=True)
+            hf(input_ids=seq[:, pos], attention_mask=mask, position_ids=pos.to(device)[None],
+               past_key_values=clean, use_cache=True)
         result[s] = store["a"].float().cpu()
     return result
