@@ -1,6 +1,7 @@
 """The induction case study helpers against hand-made patterns and hook-based re-runs."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -94,3 +95,35 @@ def test_fast_bos_ablation_equals_one_forward_pass_per_position(name):
         _, cache = model.run_with_cache(seqs)
     clean = cache[f"blocks.{layer}.mlp.hook_post"][:, 1:, 5]
     assert (clean - naive).abs().max() > 1e-3
+
+
+def test_natural_repeats_follow_the_rules():
+    bos = 0
+    row = [bos, 9, 1, 2, 3, 4, 5, 6, 7, 8, 1, 2, 3, 4, 5, 6, 7, 9, 9, 9]
+    #            ^ 1..6 at index 2 ........ and again at index 10, then 7 follows
+    found = induction.natural_repeats(torch.tensor([row]), banned={bos}, n=6)
+    assert found.to_dict("records") == [{"row": 0, "first": 2, "second": 10}]
+    touching = [bos, 1, 2, 3, 1, 2, 3, 5]  # occurrences back to back: rejected
+    assert induction.natural_repeats(torch.tensor([touching]), banned={bos}, n=3).empty
+    thrice = [bos, 1, 2, 3, 8, 1, 2, 3, 9, 1, 2, 3, 10, 11]  # no 3-gram occurs exactly twice
+    assert induction.natural_repeats(torch.tensor([thrice]), banned={bos}, n=3).empty
+    with_banned = [bos, 1, 2, 77, 4, 5, 1, 2, 77, 4, 6]
+    assert induction.natural_repeats(torch.tensor([with_banned]), banned={bos, 77}, n=4).empty
+
+
+def test_activation_differences_by_hand():
+    model = load_model("tiny-random-gpt2")
+    layer = model.cfg.n_layers - 1
+    gen = torch.Generator().manual_seed(3)
+    synthetic = induction.repeated_sequences(torch.randint(1, 200, (4, 20), generator=gen), n=8, n_seqs=3, seed=0)
+    rows = torch.randint(1, 200, (2, 30), generator=gen)
+    repeats = pd.DataFrame({"row": [1], "first": [3], "second": [15]})
+    table = induction.activation_differences(model, synthetic, rows, repeats, n=4)
+    with torch.no_grad():
+        _, syn = model.run_with_cache(synthetic)
+        _, nat = model.run_with_cache(rows[1:2])
+    a = syn[f"blocks.{layer}.mlp.hook_post"].double()
+    expected = a[:, 9:].mean(dim=(0, 1)) - a[:, :8].mean(dim=(0, 1))
+    np.testing.assert_allclose(table.d_syn, expected.numpy(), atol=1e-6)
+    b = nat[f"blocks.{layer}.mlp.hook_post"][0].double()
+    np.testing.assert_allclose(table.d_nat, (b[15:20].mean(0) - b[3:8].mean(0)).numpy(), atol=1e-6)

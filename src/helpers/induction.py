@@ -88,14 +88,15 @@ def induction_head_scores(model: TransformerBridge, *, n_seqs: int = 64, seq_len
 
 
 def clip_ablation(model: TransformerBridge, seqs: torch.Tensor, neurons: list[int], *, batch_size: int = 8,
-                  progress: bool = True) -> pd.DataFrame:
+                  per_token: bool = False, progress: bool = True) -> pd.DataFrame:
     """Fig 5b: clip mean-ablation of each final-layer neuron on repeated sequences (PAPER_SPEC A4 item 15).
 
     ā_i = mean activation over the first-half positions (BOS included) of all sequences;
     d_i = (mean on the second half − mean on the first half) · ‖w_i‖; if d_i > 0 the activation
     becomes min(a, ā_i), else max(a, ā_i). Exact and without re-running the model (closed form).
     Returns per (neuron, position) the mean over sequences of H_ablated / H_clean and L_ablated / L_clean,
-    for the total effect and the final-norm-frozen direct effect, with the sign d_i.
+    for the total effect and the final-norm-frozen direct effect, with the sign d_i; with ``per_token``,
+    one row per (neuron, sequence, position) with the clean and ablated loss and entropy instead.
     """
     layer = model.cfg.n_layers - 1
     neurons = check_neurons(model, neurons, layer)
@@ -110,6 +111,12 @@ def clip_ablation(model: TransformerBridge, seqs: torch.Tensor, neurons: list[in
     clipped = torch.where(sign > 0, torch.minimum(acts, clip_mean), torch.maximum(acts, clip_mean))
     result = ablate(model, run, neurons, delta=(clipped - acts).T.float(), progress=progress)
     pt = result.per_token
+    if per_token:
+        return pd.concat([pd.DataFrame({
+            "neuron": neuron, "seq": run.positions[:, 0].numpy(), "pos": pos.numpy(), "loss": pt["loss"],
+            "entropy": pt["entropy"], "rr": pt["rr"], "dloss_te": pt["loss_te"][i] - pt["loss"],
+            "dentropy_te": pt["entropy_te"][i] - pt["entropy"], "sign": float(sign[i])}) for i, neuron in enumerate(neurons)],
+            ignore_index=True)
     rows = []
     for i, neuron in enumerate(neurons):
         frame = pd.DataFrame({"pos": pos.numpy(),
@@ -213,3 +220,71 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
                past_key_values=clean, use_cache=True)
         result[s] = store["a"].float().cpu()
     return result
+
+
+# ------------------------------------------------------------------------------------------------
+# Natural induction (Fig 11)
+# ------------------------------------------------------------------------------------------------
+
+
+def banned_tokens(model: TransformerBridge) -> set[int]:
+    """Tokens a natural-repeat n-gram may not contain: BOS, EOS, newlines, and every token whose text
+    has the replacement character '\ufffd' (a partial UTF-8 sequence)."""
+    st = special_tokens(model)
+    tok = model.tokenizer
+    texts = tok.batch_decode([[i] for i in range(len(tok))], clean_up_tokenization_spaces=False)
+    return {st.bos_id, st.eos_id, *st.newline_ids, *(i for i, t in enumerate(texts) if "\ufffd" in t)}
+
+
+def natural_repeats(rows: torch.Tensor, banned: set[int], *, n: int = 6) -> pd.DataFrame:
+    """Repeated n-grams in corpus rows, by the authors' rules (PAPER_SPEC A5): the n-gram has no
+    repeated and no banned token, occurs more than once and at most twice in the row, the two
+    occurrences do not touch (at least one token between them), and there is a token after the second;
+    rows with more than one BOS-like banned token at position > 0 are skipped. The first qualifying
+    n-gram of each row is used. Returns one row per corpus row: row, first, second (start indices)."""
+    found = []
+    for r, row in enumerate(rows.tolist()):
+        seen: dict[tuple[int, ...], list[int]] = {}
+        for i in range(1, len(row) - n + 1):
+            gram = tuple(row[i:i + n])
+            if len(set(gram)) == n and not banned.intersection(gram):
+                seen.setdefault(gram, []).append(i)
+        candidates = [(starts[0], starts[1]) for starts in seen.values()
+                      if len(starts) == 2 and starts[1] - starts[0] > n and starts[1] + n < len(row)]
+        if candidates:
+            first, second = min(candidates, key=lambda c: c[1])
+            found.append((r, first, second))
+    return pd.DataFrame(found, columns=["row", "first", "second"])
+
+
+def activation_differences(model: TransformerBridge, synthetic: torch.Tensor, rows: torch.Tensor,
+                           repeats: pd.DataFrame, *, n: int = 6, batch_size: int = 8) -> pd.DataFrame:
+    """Per final-layer neuron: d_syn = mean activation on the repeated half − on the first half of
+    the synthetic sequences; d_nat = mean activation over the window A0..A{n-1}, B at the second
+    occurrence of a natural repeat − the same window at the first occurrence (PAPER_SPEC A7 Fig 11)."""
+    layer = model.cfg.n_layers - 1
+    hook = f"blocks.{layer}.mlp.hook_post"
+    half = synthetic.shape[1] // 2
+
+    def acts(batch: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            _, cache = model.run_with_cache(batch.to(model.cfg.device), names_filter=[hook])
+        return cache[hook].double().cpu()
+
+    first_sum = second_sum = 0
+    for start in range(0, len(synthetic), batch_size):
+        a = acts(synthetic[start:start + batch_size])
+        first_sum = first_sum + a[:, :half].sum(dim=(0, 1))
+        second_sum = second_sum + a[:, half + 1:].sum(dim=(0, 1))
+    d_syn = second_sum / (len(synthetic) * (synthetic.shape[1] - half - 1)) - first_sum / (len(synthetic) * half)
+    d_nat = torch.zeros(model.cfg.d_mlp, dtype=torch.float64)
+    for start in range(0, len(repeats), batch_size):
+        part = repeats.iloc[start:start + batch_size]
+        a = acts(rows[part.row.to_numpy()])
+        for j, (_, rep) in enumerate(part.iterrows()):
+            d_nat += a[j, rep.second:rep.second + n + 1].mean(0) - a[j, rep.first:rep.first + n + 1].mean(0)
+    d_nat /= max(len(repeats), 1)
+    norms = model.W_out[layer].detach().norm(dim=-1).double().cpu()
+    return pd.DataFrame({"neuron": np.arange(model.cfg.d_mlp), "label": [f"{layer}.{i}" for i in range(model.cfg.d_mlp)],
+                         "d_syn": d_syn.numpy(), "d_nat": d_nat.numpy(), "norm": norms.numpy(),
+                         "d_syn_weighted": (d_syn * norms).numpy(), "d_nat_weighted": (d_nat * norms).numpy()})
