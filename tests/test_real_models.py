@@ -22,3 +22,13 @@ def test_smollm2_next_token_loss_on_wikipedia_sample():
     keep = token_filter(rows, bos_id=st.bos_id, eos_id=st.eos_id, newline_ids=st.newline_ids)[:, :-1]
     mean_loss = nll[keep].mean().item()
     assert 2.0 < mean_loss < 5.0, mean_loss
+
+
+@pytest.mark.slow
+def test_smollm2_has_induction_heads():
+    """The registry model has real induction heads (the paper's threshold: score > 0.7)."""
+    from helpers.induction import induction_head_scores
+
+    scores = induction_head_scores(load_model("smollm2-135m", device="cpu"), n_seqs=8, seq_len=50)
+    assert scores.score.iloc[0] > 0.7
+    assert scores.score.median() < 0.1  # most heads are not induction heads
