@@ -215,3 +215,9 @@ def test_save_figure_and_key_numbers(tmp_path: Path) -> None:
     assert json.loads(out.read_text())["numbers"] == {"rho": 0.5}
     with pytest.raises(ParameterError, match="dict with string keys"):
         write_key_numbers(tmp_path, {1: 2}, notebook="fig2", model="m")  # type: ignore[dict-item]
+
+
+def test_pages_sort_by_figure_number():
+    names = ["fig10_a.ipynb", "fig1_b.ipynb", "fig2c_x.ipynb", "fig2a_y.ipynb"]
+    assert sorted(names, key=lambda n: suite.natural_key(Path(n))) == \
+        ["fig1_b.ipynb", "fig2a_y.ipynb", "fig2c_x.ipynb", "fig10_a.ipynb"]

@@ -14,7 +14,9 @@ Kinds of names (``list_models()`` prints them):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import logging
 import os
 import shutil
@@ -141,7 +143,8 @@ def load_model(name: str = DEFAULT_MODEL, *, device: str | None = None,
         hf_model, tokenizer = _load_local(spec)
         bridge = TransformerBridge.boot_transformers(
             spec.location, hf_model=hf_model.to(torch_dtype), tokenizer=tokenizer, device=device, dtype=torch_dtype)
-        bridge.to(device)
+        with contextlib.redirect_stdout(io.StringIO()):  # TransformerLens prints "Moving model to device"
+            bridge.to(device)
     with torch.no_grad():
         bridge.enable_compatibility_mode(disable_warnings=True)
     bridge.eval()

@@ -109,6 +109,11 @@ class Run:
 # Planning
 
 
+def natural_key(path: Path) -> list:
+    """Sort key that puts fig2 before fig10: digit runs compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
 def find_notebooks(notebook_dir: Path) -> dict[str, Path]:
     """All ``*.ipynb`` in ``notebook_dir`` by name (stem), sorted."""
     if not notebook_dir.is_dir():
@@ -116,7 +121,7 @@ def find_notebooks(notebook_dir: Path) -> dict[str, Path]:
             f"notebook directory {str(notebook_dir)!r} not found (looked in {notebook_dir.resolve()}); "
             "run from the repository root or pass --notebook-dir"
         )
-    found = {p.stem: p for p in sorted(notebook_dir.glob("*.ipynb")) if not p.name.startswith(".")}
+    found = {p.stem: p for p in sorted(notebook_dir.glob("*.ipynb"), key=natural_key) if not p.name.startswith(".")}
     if not found:
         raise NotebookError(f"no notebooks (*.ipynb) in {notebook_dir.resolve()}; pass --notebook-dir")
     return found
@@ -416,7 +421,7 @@ def collect_chapters(book_dir: Path) -> list[Chapter]:
     chapters = []
     for directory in dirs:
         pages = []
-        for nb in sorted(directory.glob("*.ipynb")):
+        for nb in sorted(directory.glob("*.ipynb"), key=natural_key):
             stamp = nb.with_name(f"{nb.stem}.stamp.json")
             if nb.name.startswith(".") or nb.name.endswith(".failed.ipynb") or not stamp.exists():
                 continue
