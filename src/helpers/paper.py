@@ -37,3 +37,11 @@ INDUCTION_HEADS: dict[str, list[tuple[int, int]]] = {
 def label(layer: int, neuron: int) -> str:
     """The paper's ``L.i`` notation."""
     return f"{layer}.{neuron}"
+
+# Fig 5c's baselines for GPT-2 Small: single heads and sets of heads whose BOS ablation should leave
+# the entropy neuron alone (PAPER_SPEC A6).
+BOS_BASELINE_HEADS: dict[str, list[list[tuple[int, int]]]] = {
+    "gpt2-small": [[(6, 1)], [(5, 7)], [(5, 6)], [(5, 8)], [(6, 10)], [(6, 3)],
+                   [(5, 7), (5, 6)], [(6, 1), (5, 7)], [(5, 8), (6, 3)], [(5, 7), (5, 6), (5, 8)],
+                   [(6, 1), (5, 6), (6, 10)], [(5, 7), (6, 10), (6, 3)]],
+}
