@@ -15,7 +15,7 @@ from transformer_lens.model_bridge import TransformerBridge
 from helpers.ablation import ablate, clean_run, token_metrics
 from helpers.errors import ParameterError
 from helpers.models import special_tokens
-from helpers.weights import check_neurons
+from helpers.weights import check_neurons, effective_w_out
 
 
 def repeated_sequences(rows: torch.Tensor, *, n: int = 99, n_seqs: int = 1000, seed: int = 42) -> torch.Tensor:
@@ -284,7 +284,7 @@ def activation_differences(model: TransformerBridge, synthetic: torch.Tensor, ro
         for j, (_, rep) in enumerate(part.iterrows()):
             d_nat += a[j, rep.second:rep.second + n + 1].mean(0) - a[j, rep.first:rep.first + n + 1].mean(0)
     d_nat /= max(len(repeats), 1)
-    norms = model.W_out[layer].detach().norm(dim=-1).double().cpu()
+    norms = effective_w_out(model, layer).norm(dim=-1).double().cpu()  # through Gemma's post-norm gain too
     return pd.DataFrame({"neuron": np.arange(model.cfg.d_mlp), "label": [f"{layer}.{i}" for i in range(model.cfg.d_mlp)],
                          "d_syn": d_syn.numpy(), "d_nat": d_nat.numpy(), "norm": norms.numpy(),
                          "d_syn_weighted": (d_syn * norms).numpy(), "d_nat_weighted": (d_nat * norms).numpy()})
