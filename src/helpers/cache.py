@@ -43,11 +43,7 @@ def cached_tables(name: str, parts: dict[str, Any], compute: Callable[[], dict[s
         return compute()
     folder = results_root() / f"{name}-{cache_key(parts)}"
     if (folder / "key.json").exists():
-        tables = {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
-        attrs = json.loads((folder / "key.json").read_text()).get("attrs", {})
-        for table_name, table in tables.items():
-            table.attrs.update(attrs.get(table_name, {}))
-        return tables
+        return _read(folder)
     tables = compute()
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))
     try:
@@ -62,4 +58,12 @@ def cached_tables(name: str, parts: dict[str, Any], compute: Callable[[], dict[s
             raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return _read(folder)  # what later calls will read, dtypes included
+
+
+def _read(folder: Path) -> dict[str, pd.DataFrame]:
+    tables = {p.stem: pd.read_parquet(p) for p in sorted(folder.glob("*.parquet"))}
+    attrs = json.loads((folder / "key.json").read_text()).get("attrs", {})
+    for table_name, table in tables.items():
+        table.attrs.update(attrs.get(table_name, {}))
     return tables

@@ -139,12 +139,23 @@ def load_model(name: str = DEFAULT_MODEL, *, device: str | None = None,
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if spec.source == "hub":
         bridge = _boot_hub(spec, device, torch_dtype)
-    else:
-        hf_model, tokenizer = _load_local(spec)
-        bridge = TransformerBridge.boot_transformers(
-            spec.location, hf_model=hf_model.to(torch_dtype), tokenizer=tokenizer, device=device, dtype=torch_dtype)
-        with contextlib.redirect_stdout(io.StringIO()):  # TransformerLens prints "Moving model to device"
-            bridge.to(device)
+        return _finish(bridge, spec)
+    hf_model, tokenizer = _load_local(spec)
+    return from_hf(hf_model, tokenizer, spec, device=device, dtype=torch_dtype)
+
+
+def from_hf(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, spec: ModelSpec, *,
+            device: str = "cpu", dtype: torch.dtype = torch.float32) -> TransformerBridge:
+    """Wrap an in-memory Hugging Face model as a ``TransformerBridge`` in compatibility mode
+    (what :func:`load_model` does for non-Hub models; tests use it on models with planted weights)."""
+    bridge = TransformerBridge.boot_transformers(
+        spec.location, hf_model=hf_model.to(dtype), tokenizer=tokenizer, device=device, dtype=dtype)
+    with contextlib.redirect_stdout(io.StringIO()):  # TransformerLens prints "Moving model to device"
+        bridge.to(device)
+    return _finish(bridge, spec)
+
+
+def _finish(bridge: TransformerBridge, spec: ModelSpec) -> TransformerBridge:
     with torch.no_grad():
         bridge.enable_compatibility_mode(disable_warnings=True)
     bridge.eval()
@@ -251,10 +262,16 @@ def special_tokens(model: TransformerBridge) -> SpecialTokens:
     return SpecialTokens(int(bos), int(eos), tuple(newline_token_ids(tok)))
 
 
-def weights_fingerprint(model: TransformerBridge) -> str:
-    """A short sha256 over the processed final-layer and unembedding weights (part of cache keys)."""
+def weights_fingerprint(model: TransformerBridge, *, full: bool = False) -> str:
+    """A short sha256 of the weights (part of cache keys): by default the processed final-layer and
+    unembedding weights (all that final-layer analyses read); ``full=True`` hashes every parameter,
+    for results that depend on all layers."""
     h = hashlib.sha256()
-    for tensor in (model.W_U, model.W_out[-1], model.W_in[-1], model.b_U):
+    if full:
+        tensors = [p for _, p in sorted(model.named_parameters(), key=lambda item: item[0])]
+    else:
+        tensors = [model.W_U, model.W_out[-1], model.W_in[-1], model.b_U]
+    for tensor in tensors:
         h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
 

@@ -1,0 +1,329 @@
+"""Streaming counts of when FFN neurons fire (Voita et al. 2023), without storing activations.
+
+A neuron is *active* at a position when its post-activation value (``blocks.L.mlp.hook_post``:
+the vector that multiplies W_out) exceeds ``threshold``. For ReLU models (OPT, the paper's
+family) the threshold is 0 and this is the paper's definition; for other activations (SiLU,
+GELU, gated MLPs) post > 0 holds for about half of all positions, so the suite uses a documented
+positive threshold (:func:`default_threshold`) and every page that uses it says so.
+
+Per layer the counts are sums over the rows seen, so counts of two chunks of rows add up to the
+counts of all rows (:meth:`ActivationCounts.__add__`); that is what makes the pass resumable.
+Memory does not grow with the number of tokens: the largest table is [tokens in the vocabulary
+subset, d_mlp] per layer, and layers are processed in groups that fit ``max_memory_gb``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformer_lens.model_bridge import TransformerBridge
+
+from helpers.errors import ParameterError
+from helpers.io import atomic_path
+
+RELU_NAMES = ("relu",)
+SOFT_THRESHOLD = 0.5  # the suite's "active" threshold for non-ReLU activations (not the paper's)
+
+
+def is_relu(model: TransformerBridge) -> bool:
+    """Whether the FFN activation is ReLU (so ``post > 0`` is the paper's "active")."""
+    return str(getattr(model.cfg, "act_fn", "")).lower() in RELU_NAMES
+
+
+def default_threshold(model: TransformerBridge) -> float:
+    """0 for ReLU models (the paper's rule); :data:`SOFT_THRESHOLD` otherwise.
+
+    With SiLU/GELU-gated MLPs the post-activation is positive on about half of all positions, so
+    ``> 0`` would make every neuron "active" half the time. A threshold of 0.5 leaves SmolLM2's
+    early and middle layers active on 0.3-1.5 % of positions, close to the sparsity of OPT's ReLU
+    neurons; it is a choice of this suite, not of the paper.
+    """
+    return 0.0 if is_relu(model) else SOFT_THRESHOLD
+
+
+@dataclass
+class ActivationCounts:
+    """How often each neuron fired, summed over rows of tokens.
+
+    Shapes: L = len(layers), N = d_mlp, T = row length, V = len(vocab).
+    Positions ``t >= 1`` whose token is not ``bos_id`` count in the per-token tables (the paper
+    excludes BOS); ``active`` and ``pos_active`` count every position, BOS included.
+    """
+
+    layers: np.ndarray       # [L] layer indices
+    threshold: float
+    bos_id: int
+    vocab: np.ndarray        # [V] token ids that have a column in token_active
+    n_rows: np.ndarray       # [] rows counted
+    active: np.ndarray       # [L, N] int64: positions where the neuron was active
+    pos_active: np.ndarray   # [L, T, N] int32: ... at each position
+    token_occ: np.ndarray    # [V] int64: occurrences of each vocab token (t >= 1, not BOS)
+    token_active: np.ndarray  # [L, V, N] int32: ... of those where the neuron was active
+
+    @property
+    def seq_len(self) -> int:
+        return int(self.pos_active.shape[1])
+
+    @property
+    def n_positions(self) -> int:
+        """Positions counted per neuron in ``active`` (every position of every row)."""
+        return int(self.n_rows) * self.seq_len
+
+    def __add__(self, other: "ActivationCounts") -> "ActivationCounts":
+        for name in ("layers", "vocab"):
+            if not np.array_equal(getattr(self, name), getattr(other, name)):
+                raise ValueError(f"cannot add counts with different {name}")
+        if (self.threshold, self.bos_id, self.seq_len) != (other.threshold, other.bos_id, other.seq_len):
+            raise ValueError("cannot add counts with a different threshold, BOS id or row length")
+        summed = {f.name: getattr(self, f.name) + getattr(other, f.name)
+                  for f in fields(self) if f.name in _SUMMED}
+        return ActivationCounts(layers=self.layers, threshold=self.threshold, bos_id=self.bos_id,
+                                vocab=self.vocab, **summed)
+
+    def select_layers(self, layers: Sequence[int]) -> "ActivationCounts":
+        idx = [int(np.flatnonzero(self.layers == layer)[0]) for layer in layers]
+        return ActivationCounts(layers=self.layers[idx], threshold=self.threshold, bos_id=self.bos_id,
+                                vocab=self.vocab, n_rows=self.n_rows, active=self.active[idx],
+                                pos_active=self.pos_active[idx], token_occ=self.token_occ,
+                                token_active=self.token_active[idx])
+
+    def save(self, path: str | Path) -> None:
+        """Write all arrays to one ``.npz``, atomically."""
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **{f.name: np.asarray(getattr(self, f.name)) for f in fields(self)})
+
+    @classmethod
+    def load(cls, path: str | Path) -> "ActivationCounts":
+        with np.load(path) as data:
+            values = {f.name: data[f.name] for f in fields(cls)}
+        values["threshold"] = float(values["threshold"])
+        values["bos_id"] = int(values["bos_id"])
+        return cls(**values)
+
+    @staticmethod
+    def concat_layers(parts: Sequence["ActivationCounts"]) -> "ActivationCounts":
+        """Join counts of disjoint layer groups made over the same rows."""
+        first = parts[0]
+        if any(int(p.n_rows) != int(first.n_rows) for p in parts):
+            raise ValueError("layer groups were counted over different rows")
+        cat = {name: np.concatenate([getattr(p, name) for p in parts])
+               for name in ("layers", "active", "pos_active", "token_active")}
+        return ActivationCounts(threshold=first.threshold, bos_id=first.bos_id, vocab=first.vocab,
+                                n_rows=first.n_rows, token_occ=first.token_occ, **cat)
+
+
+_SUMMED = ("n_rows", "active", "pos_active", "token_occ", "token_active")
+
+
+class _StopForward(Exception):
+    """Raised by the last hook of a layer group: the rest of the model is not needed."""
+
+
+def vocab_of(rows: torch.Tensor, bos_id: int) -> np.ndarray:
+    """Sorted distinct token ids of ``rows`` at positions >= 1, BOS excluded."""
+    ids = np.unique(rows[:, 1:].cpu().numpy())
+    return ids[ids != bos_id]
+
+
+def count_activations(
+    model: TransformerBridge,
+    rows: torch.Tensor,
+    *,
+    layers: Sequence[int] | None = None,
+    threshold: float | None = None,
+    bos_id: int,
+    vocab: np.ndarray | None = None,
+    batch_size: int = 8,
+    progress: bool = True,
+    state: ActivationCounts | None = None,
+    checkpoint: str | Path | None = None,
+    checkpoint_every_s: float = 300.0,
+) -> ActivationCounts:
+    """Count activations of ``layers`` (default: all) over ``rows`` [n_rows, T], one forward pass.
+
+    active[l, n] = #{(r, t): post_l[r, t, n] > threshold}; pos_active[l, t, n] the same at position t;
+    token_active[l, v, n] = #{(r, t): t >= 1, rows[r, t] = vocab[v] != BOS, post > threshold}.
+
+    ``state`` continues a pass: it must hold the counts of ``rows[:state.n_rows]``, and only the
+    remaining rows are run. With ``checkpoint`` the running counts are saved there (atomically)
+    every ``checkpoint_every_s`` seconds, so an interrupted pass resumes from the last save.
+    """
+    n_layers = model.cfg.n_layers
+    layers = np.arange(n_layers) if layers is None else np.asarray(sorted(set(int(l) for l in layers)))
+    if len(layers) == 0 or layers[0] < 0 or layers[-1] >= n_layers:
+        raise ParameterError(f"layers must be within 0..{n_layers - 1}, got {layers.tolist()}")
+    threshold = default_threshold(model) if threshold is None else float(threshold)
+    vocab = vocab_of(rows, bos_id) if vocab is None else np.asarray(vocab)
+    n_rows, seq_len = rows.shape
+    device = model.cfg.device
+    d_mlp = model.cfg.d_mlp
+    if state is None:
+        state = _empty(layers, threshold, bos_id, vocab, seq_len, d_mlp)
+    elif not (np.array_equal(state.layers, layers) and np.array_equal(state.vocab, vocab)
+              and state.threshold == threshold and state.seq_len == seq_len):
+        raise ValueError("state was counted with other layers, vocabulary, threshold or row length")
+    start = int(state.n_rows)
+    if start > n_rows:
+        raise ValueError(f"state has counted {start} rows but only {n_rows} were given")
+
+    # Accumulators live on the model's device; the vocabulary lookup maps token id -> column.
+    lookup = torch.full((model.cfg.d_vocab,), -1, dtype=torch.long, device=device)
+    lookup[torch.as_tensor(vocab, device=device)] = torch.arange(len(vocab), device=device)
+    acc = {name: torch.as_tensor(getattr(state, name), device=device)
+           for name in ("active", "pos_active", "token_occ", "token_active")}
+    slot = {int(layer): i for i, layer in enumerate(layers)}
+    current: dict[str, torch.Tensor] = {}
+
+    def hook(post: torch.Tensor, hook) -> None:  # post: [batch, pos, d_mlp]
+        i = slot[int(hook.name.split(".")[1])]
+        fired = post > threshold
+        acc["active"][i] += fired.sum((0, 1))
+        acc["pos_active"][i] += fired.sum(0, dtype=torch.int32)
+        acc["token_active"][i].index_add_(0, current["cols"], fired[current["keep"]].to(torch.int32))
+        if i == len(layers) - 1:
+            raise _StopForward
+
+    hooks = [(f"blocks.{layer}.mlp.hook_post", hook) for layer in layers]
+    last_save = time.monotonic()
+    bar = tqdm(total=n_rows, initial=start, desc=f"activation counts, layers {layers[0]}-{layers[-1]}",
+               unit="row", disable=not progress)
+    done = start
+    with torch.no_grad(), model.hooks(fwd_hooks=hooks):
+        for lo in range(start, n_rows, batch_size):
+            batch = rows[lo: lo + batch_size].to(device)
+            keep = torch.zeros_like(batch, dtype=torch.bool)
+            keep[:, 1:] = batch[:, 1:] != bos_id
+            current["keep"] = keep
+            current["cols"] = lookup[batch[keep]]
+            if (current["cols"] < 0).any():
+                raise ValueError("rows contain tokens outside `vocab`")
+            acc["token_occ"].index_add_(0, current["cols"], torch.ones_like(current["cols"]))
+            try:
+                model(batch, return_type=None)
+            except _StopForward:
+                pass
+            done = lo + len(batch)
+            bar.update(len(batch))
+            if checkpoint is not None and time.monotonic() - last_save > checkpoint_every_s:
+                _snapshot(state, acc, done).save(checkpoint)
+                last_save = time.monotonic()
+    bar.close()
+    return _snapshot(state, acc, done)
+
+
+def _empty(layers: np.ndarray, threshold: float, bos_id: int, vocab: np.ndarray, seq_len: int,
+           d_mlp: int) -> ActivationCounts:
+    n = len(layers)
+    return ActivationCounts(
+        layers=layers, threshold=threshold, bos_id=bos_id, vocab=vocab, n_rows=np.asarray(0),
+        active=np.zeros((n, d_mlp), np.int64), pos_active=np.zeros((n, seq_len, d_mlp), np.int32),
+        token_occ=np.zeros(len(vocab), np.int64), token_active=np.zeros((n, len(vocab), d_mlp), np.int32))
+
+
+def _snapshot(state: ActivationCounts, acc: dict[str, torch.Tensor], n_rows: int) -> ActivationCounts:
+    return ActivationCounts(layers=state.layers, threshold=state.threshold, bos_id=state.bos_id,
+                            vocab=state.vocab, n_rows=np.asarray(n_rows),
+                            **{name: t.cpu().numpy().copy() for name, t in acc.items()})
+
+
+def layer_groups(n_layers: int, bytes_per_layer: int, max_memory_gb: float) -> list[list[int]]:
+    """Split 0..n_layers-1 into consecutive groups whose counts fit ``max_memory_gb``."""
+    per_group = max(1, int(max_memory_gb * 2**30 // max(bytes_per_layer, 1)))
+    return [list(range(lo, min(lo + per_group, n_layers))) for lo in range(0, n_layers, per_group)]
+
+
+def bytes_per_layer(d_mlp: int, seq_len: int, n_vocab: int) -> int:
+    """Memory of one layer's counts: active (int64), pos_active and token_active (int32)."""
+    return d_mlp * (8 + 4 * seq_len + 4 * n_vocab)
+
+
+@dataclass
+class NgramCounts:
+    """Per-neuron counts of the n-grams that end where the neuron fired, for chosen neurons.
+
+    n-grams end at the positions of the per-token counts (t >= 1, token not BOS); see :func:`ngram_ids`.
+    """
+
+    n: int
+    neurons: list[tuple[int, int]]  # (layer, neuron) per column of `pairs`
+    occurrences: dict[int, int]     # n-gram -> occurrences in the rows
+    pairs: dict[tuple[int, int], int]  # (neuron index, n-gram) -> active count
+
+
+def ngram_ids(rows: torch.Tensor, n: int, d_vocab: int, bos_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Id of the n-gram ending at every position, [batch, T], and the mask of counted positions.
+
+    The window (x_{t-n+1}, ..., x_t) is left-padded with BOS before position 0, so every position
+    t >= 1 whose token is not BOS has an n-gram: exactly the positions of the per-token counts.
+    id = sum_i x_{t-n+1+i} * d_vocab**(n-1-i).
+    """
+    if n < 1 or d_vocab ** n >= 2**63:
+        raise ParameterError(f"n-gram order must be at least 1 and d_vocab**n fit in int64, got n={n}")
+    rows = rows.long()
+    ids = torch.zeros_like(rows)
+    for shift in range(n - 1, -1, -1):  # token x_{t - shift}
+        shifted = torch.full_like(rows, bos_id)
+        shifted[:, shift:] = rows[:, : rows.shape[1] - shift]
+        ids = ids * d_vocab + shifted
+    valid = rows != bos_id
+    valid[:, 0] = False
+    return ids, valid
+
+
+def count_ngrams(model: TransformerBridge, rows: torch.Tensor, neurons: Sequence[tuple[int, int]], *, n: int,
+                 threshold: float, bos_id: int, batch_size: int = 8, progress: bool = True) -> NgramCounts:
+    """For each (layer, neuron) in ``neurons``: how often each n-gram ending at the current token
+    co-occurs with the neuron firing; plus how often each n-gram occurs. One forward pass that
+    stops after the last layer needed."""
+    neurons = [(int(l), int(m)) for l, m in neurons]
+    occurrences: dict[int, int] = {}
+    pairs: dict[tuple[int, int], int] = {}
+    if not neurons:
+        by_layer: dict[int, list[int]] = {}
+    else:
+        by_layer = {}
+        for i, (layer, _) in enumerate(neurons):
+            by_layer.setdefault(layer, []).append(i)
+    last_layer = max(by_layer) if by_layer else -1
+    device = model.cfg.device
+    current: dict[str, torch.Tensor] = {}
+
+    def hook(post: torch.Tensor, hook) -> None:
+        layer = int(hook.name.split(".")[1])
+        cols = by_layer[layer]
+        idx = torch.tensor([neurons[i][1] for i in cols], device=post.device)
+        fired = (post[..., idx] > threshold) & current["valid"][..., None]  # [batch, pos, k]
+        b, t, k = torch.nonzero(fired, as_tuple=True)
+        keys = torch.stack([torch.tensor(cols, device=post.device)[k], current["ids"][b, t]], 1)
+        uniq, cnt = torch.unique(keys, dim=0, return_counts=True)
+        for (col, gram), c in zip(uniq.tolist(), cnt.tolist()):
+            pairs[(col, gram)] = pairs.get((col, gram), 0) + c
+        if layer == last_layer:
+            raise _StopForward
+
+    hooks = [(f"blocks.{layer}.mlp.hook_post", hook) for layer in sorted(by_layer)]
+    bar = tqdm(total=len(rows), desc=f"{n}-gram counts of {len(neurons)} neurons", unit="row",
+               disable=not progress)
+    with torch.no_grad(), model.hooks(fwd_hooks=hooks):
+        for lo in range(0, len(rows), batch_size):
+            batch = rows[lo: lo + batch_size].to(device)
+            ids, valid = ngram_ids(batch, n, model.cfg.d_vocab, bos_id)
+            current.update(ids=ids, valid=valid)
+            uniq, cnt = torch.unique(ids[valid], return_counts=True)
+            for gram, c in zip(uniq.tolist(), cnt.tolist()):
+                occurrences[gram] = occurrences.get(gram, 0) + c
+            if hooks:
+                try:
+                    model(batch, return_type=None)
+                except _StopForward:
+                    pass
+            bar.update(len(batch))
+    bar.close()
+    return NgramCounts(n=n, neurons=neurons, occurrences=occurrences, pairs=pairs)

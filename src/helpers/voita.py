@@ -1,0 +1,400 @@
+"""Dead, n-gram and positional neurons (Voita et al. 2023, PAPER_SPEC B3) from activation counts.
+
+:func:`neuron_stats` runs the streaming pass of :mod:`helpers.activations` (cached, resumable) and
+turns the counts into tables; the functions below it hold each definition on plain arrays, so that
+tests can check them on hand-made counts.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from transformer_lens.model_bridge import TransformerBridge
+
+from helpers.activations import (
+    ActivationCounts,
+    bytes_per_layer,
+    count_activations,
+    count_ngrams,
+    default_threshold,
+    is_relu,
+    layer_groups,
+    vocab_of,
+)
+from helpers.cache import cache_key, cached_tables, results_root
+from helpers.corpus import load_documents, make_rows
+from helpers.errors import ParameterError
+from helpers.models import special_tokens, weights_fingerprint
+
+COVERAGE = 0.95              # share of a neuron's activations to cover / of a token's occurrences
+MAX_DETECTOR_TOKENS = 5      # token detector: covered by 1..5 tokens
+MAX_DETECTOR_TRIGRAMS = 50   # trigram detector: covered by 1..50 trigrams
+MI_THRESHOLD = 0.05          # positional neuron: I(act; pos) > 0.05 nats
+# Positional types (the paper gives no numbers; these are the suite's): an extreme is fr(pos) <= LOW
+# or >= HIGH; a curve is "strong" when at least STRONG_SHARE of positions sit at an extreme; the
+# curve is binarised with hysteresis (on above ON, off below OFF) and its "on" runs are its ranges.
+LOW, HIGH, STRONG_SHARE, ON, OFF = 0.05, 0.95, 0.9, 0.6, 0.4
+COVER_BUCKETS = [(1, 5), (6, 10), (11, 20), (21, 50), (51, 100), (101, 500), (501, None)]
+
+
+# --------------------------------------------------------------------------------------------
+# Definitions on arrays
+# --------------------------------------------------------------------------------------------
+
+
+def _at_least(a: np.ndarray, share: float, b: np.ndarray) -> np.ndarray:
+    """a >= share * b for integer counts, robust to share not being exact in binary."""
+    return a >= share * b - 1e-9 * np.maximum(b, 1)
+
+
+def coverage_stats(counts: np.ndarray, occurrences: np.ndarray, coverage: float = COVERAGE) -> dict[str, np.ndarray]:
+    """Covering count and covered items of each neuron, from counts [G items, K neurons].
+
+    counts[g, k]: how often neuron k fired on item g (a token or an n-gram); occurrences[g]: how
+    often g occurs. With total_k = sum_g counts[g, k]:
+    - cover_k: the fewest items whose counts sum to >= coverage * total_k (0 if total_k = 0);
+    - item g is *covered* by k if counts[g, k] >= coverage * occurrences[g] (and counts > 0);
+    - covered_share_k = sum of counts over covered items / total_k.
+    """
+    counts = np.asarray(counts, dtype=np.int64)
+    total = counts.sum(0)
+    cum = np.cumsum(-np.sort(-counts, axis=0), axis=0)
+    cover = (~_at_least(cum, coverage, total[None, :])).sum(0) + 1
+    cover[total == 0] = 0
+    covered = _at_least(counts, coverage, np.asarray(occurrences, dtype=np.int64)[:, None]) & (counts > 0)
+    share = np.where(total > 0, (counts * covered).sum(0) / np.maximum(total, 1), 0.0)
+    return {"total": total, "cover": cover, "covered": covered, "n_covered": covered.sum(0), "covered_share": share}
+
+
+def is_detector(cover: np.ndarray, covered_share: np.ndarray, max_items: int, coverage: float = COVERAGE) -> np.ndarray:
+    """Voita's rule: 1 <= cover <= max_items and the covered items hold >= coverage of activations."""
+    return (cover >= 1) & (cover <= max_items) & (covered_share >= coverage - 1e-12)
+
+
+def positional_mi(pos_active: np.ndarray, n_rows: int) -> np.ndarray:
+    """I(act; pos) per neuron from counts [T positions, K neurons] over ``n_rows`` rows, in nats.
+
+    fr(pos) = pos_active / n_rows, fr = mean_pos fr(pos) (uniform p(pos) = 1/T);
+    I = (1/T) sum_pos [fr(pos) log(fr(pos)/fr) + (1 - fr(pos)) log((1 - fr(pos))/(1 - fr))], 0 log 0 = 0.
+    """
+    fr_pos = np.asarray(pos_active, dtype=np.float64) / n_rows
+    fr = fr_pos.mean(0, keepdims=True)
+    return (_xlog_ratio(fr_pos, fr) + _xlog_ratio(1 - fr_pos, 1 - fr)).mean(0)
+
+
+def _xlog_ratio(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    q = np.broadcast_to(q, p.shape)
+    safe = (p > 0) & (q > 0)
+    out = np.zeros_like(p)
+    out[safe] = p[safe] * np.log(p[safe] / q[safe])
+    return out
+
+
+def on_ranges(fr_pos: np.ndarray, positions: np.ndarray) -> list[tuple[int, int]]:
+    """Position ranges (first, last) where the curve is "on": it turns on at fr >= ON and off at fr <= OFF."""
+    ranges, start, on = [], None, False
+    for pos, value in zip(positions, fr_pos):
+        if not on and value >= ON:
+            on, start = True, pos
+        elif on and value <= OFF:
+            ranges.append((int(start), int(prev)))
+            on = False
+        prev = pos
+    if on:
+        ranges.append((int(start), int(positions[-1])))
+    return ranges
+
+
+def positional_type(fr_pos: np.ndarray, positions: np.ndarray) -> tuple[str, bool, list[tuple[int, int]]]:
+    """(type, strong, on-ranges) of a positional neuron's fr(pos) curve (PAPER_SPEC B3 item 10).
+
+    oscillatory: two or more separate "on" ranges; both extremes: reaches fr <= LOW and fr >= HIGH;
+    one extreme: reaches one of them; other: neither. strong: >= STRONG_SHARE of positions at an extreme.
+    """
+    ranges = on_ranges(fr_pos, positions)
+    low, high = bool((fr_pos <= LOW).any()), bool((fr_pos >= HIGH).any())
+    if len(ranges) >= 2:
+        kind = "oscillatory"
+    elif low and high:
+        kind = "both extremes"
+    elif low or high:
+        kind = "one extreme"
+    else:
+        kind = "other"
+    strong = bool(((fr_pos <= LOW) | (fr_pos >= HIGH)).mean() >= STRONG_SHARE) and kind != "other"
+    return kind, strong, ranges
+
+
+def cover_bucket(cover: int) -> str:
+    for lo, hi in COVER_BUCKETS:
+        if cover >= lo and (hi is None or cover <= hi):
+            return f"{lo}-{hi}" if hi is not None else f">{lo - 1}"
+    return "none"
+
+
+# --------------------------------------------------------------------------------------------
+# The pass and its tables
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class NeuronStats:
+    """The tables of :func:`neuron_stats`.
+
+    neurons: one row per (layer, neuron): n_active, freq, dead, cover, n_covered, covered_share,
+        token_detector, mi, positional, pos_type, pos_strong, n_ranges.
+    detector_tokens: (layer, neuron, token, count, occurrences) for the tokens each token detector covers.
+    positional: (layer, neuron, position, fr) for every positional neuron.
+    info: the key (model, corpus, rows, threshold, ...) and n_tokens.
+    """
+
+    neurons: pd.DataFrame
+    detector_tokens: pd.DataFrame
+    positional: pd.DataFrame
+    info: dict[str, Any]
+
+    def layer_summary(self) -> pd.DataFrame:
+        """Per layer: % dead, mean activation frequency of alive neurons, token detectors,
+        detected tokens (per layer, cumulative, new overall, new vs the previous layer), positional neurons."""
+        rows, seen, previous = [], set(), set()
+        for layer, frame in self.neurons.groupby("layer"):
+            alive = frame[~frame.dead]
+            tokens = set(self.detector_tokens.token[self.detector_tokens.layer == layer])
+            new_overall, new_vs_prev = tokens - seen, tokens - previous
+            seen |= tokens
+            previous = tokens
+            rows.append({
+                "layer": layer, "n_neurons": len(frame), "dead": int(frame.dead.sum()),
+                "dead_pct": 100 * frame.dead.mean(), "mean_freq_alive": alive.freq.mean() if len(alive) else np.nan,
+                "token_detectors": int(frame.token_detector.sum()), "detected_tokens": len(tokens),
+                "cumulative_tokens": len(seen), "new_overall": len(new_overall), "new_vs_previous": len(new_vs_prev),
+                "positional": int(frame.positional.sum()),
+            })
+        return pd.DataFrame(rows)
+
+
+def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_rows: int = 64,
+                 seq_len: int = 512, seed: int = 42, threshold: float | None = None, batch_size: int = 8,
+                 max_memory_gb: float = 4.0, cache: bool = True, progress: bool = True) -> NeuronStats:
+    """Count when every FFN neuron fires over ``n_rows`` corpus rows of ``seq_len`` tokens (0: all
+    rows the corpus gives) and apply Voita et al.'s definitions.
+
+    Layers are counted in groups that fit ``max_memory_gb``; each group's counts are checkpointed
+    under the results directory while it runs, so an interrupted pass resumes where it stopped.
+    """
+    if n_rows < 0 or seq_len < 8:
+        raise ParameterError(f"n_rows must be >= 0 (0: all rows) and seq_len >= 8, got {n_rows}, {seq_len}")
+    threshold = default_threshold(model) if threshold is None else float(threshold)
+    key = {"model": model.cfg.repro_spec.name, "weights": weights_fingerprint(model, full=True), "corpus": corpus,
+           "n_rows": n_rows, "seq_len": seq_len, "seed": seed, "threshold": threshold, "dtype": str(model.cfg.dtype),
+           "rules": [COVERAGE, MAX_DETECTOR_TOKENS, MI_THRESHOLD, LOW, HIGH, STRONG_SHARE, ON, OFF]}
+
+    def compute() -> dict[str, pd.DataFrame]:
+        st = special_tokens(model)
+        rows = stats_rows(model, corpus, n_rows, seq_len, seed)
+        vocab = vocab_of(rows, st.bos_id)
+        work = results_root() / f"activation-counts-{cache_key(key)}"
+        work.mkdir(parents=True, exist_ok=True)
+        groups = layer_groups(model.cfg.n_layers, bytes_per_layer(model.cfg.d_mlp, seq_len, len(vocab)), max_memory_gb)
+        tables: dict[str, list[pd.DataFrame]] = {"neurons": [], "detector_tokens": [], "positional": []}
+        for i, layers in enumerate(groups):
+            done, partial = work / f"group-{i}.npz", work / f"group-{i}.partial.npz"
+            if done.exists():
+                counts = ActivationCounts.load(done)
+            else:
+                state = ActivationCounts.load(partial) if partial.exists() else None
+                counts = count_activations(model, rows, layers=layers, threshold=threshold, bos_id=st.bos_id,
+                                           vocab=vocab, batch_size=batch_size, progress=progress, state=state,
+                                           checkpoint=partial)
+                counts.save(done)
+                partial.unlink(missing_ok=True)
+            for name, frame in analyse(counts).items():
+                tables[name].append(frame)
+            del counts
+        out = {name: pd.concat(frames, ignore_index=True) for name, frames in tables.items()}
+        out["neurons"].attrs.update(n_tokens=int(rows.numel()), n_rows_used=int(rows.shape[0]),
+                                    relu=is_relu(model), threshold=threshold, n_groups=len(groups))
+        shutil.rmtree(work, ignore_errors=True)  # the tables are the product; the raw counts are large
+        return out
+
+    tables = cached_tables("voita-stats", key, compute, enabled=cache)
+    return NeuronStats(neurons=tables["neurons"], detector_tokens=tables["detector_tokens"],
+                       positional=tables["positional"], info={**key, **tables["neurons"].attrs})
+
+
+def stats_rows(model: TransformerBridge, corpus: str, n_rows: int, seq_len: int, seed: int) -> torch.Tensor:
+    """The rows the statistics are counted on: BOS + seq_len - 1 corpus tokens, shuffled with ``seed``."""
+    st = special_tokens(model)
+    return make_rows(model.tokenizer, load_documents(corpus), bos_id=st.bos_id, eos_id=st.eos_id,
+                     seq_len=seq_len, n_rows=n_rows or None, seed=seed)
+
+
+def analyse(counts: ActivationCounts) -> dict[str, pd.DataFrame]:
+    """Tables of one group of layers (see :class:`NeuronStats`)."""
+    n_rows = int(counts.n_rows)
+    positions = np.arange(1, counts.seq_len)  # position 0 is always BOS: left out of fr(pos)
+    neurons, detector_tokens, positional = [], [], []
+    for i, layer in enumerate(counts.layers.tolist()):
+        active = counts.active[i]
+        stats = coverage_stats(counts.token_active[i], counts.token_occ)
+        detector = is_detector(stats["cover"], stats["covered_share"], MAX_DETECTOR_TOKENS)
+        mi = positional_mi(counts.pos_active[i, 1:], n_rows)
+        frame = pd.DataFrame({
+            "layer": layer, "neuron": np.arange(len(active)), "n_active": active,
+            "freq": active / counts.n_positions, "dead": active == 0, "cover": stats["cover"],
+            "n_covered": stats["n_covered"], "covered_share": stats["covered_share"], "token_detector": detector,
+            "mi": mi, "positional": mi > MI_THRESHOLD,
+        })
+        kinds, strong, n_ranges = [], [], []
+        for n in np.flatnonzero(frame.positional.to_numpy()):
+            fr_pos = counts.pos_active[i, 1:, n] / n_rows
+            kind, is_strong, ranges = positional_type(fr_pos, positions)
+            kinds.append(kind), strong.append(is_strong), n_ranges.append(len(ranges))
+            positional.append(pd.DataFrame({"layer": layer, "neuron": n, "position": positions, "fr": fr_pos}))
+        frame["pos_type"] = None
+        frame["pos_strong"] = False
+        frame["n_ranges"] = 0
+        idx = frame.index[frame.positional]
+        frame.loc[idx, "pos_type"] = kinds
+        frame.loc[idx, "pos_strong"] = strong
+        frame.loc[idx, "n_ranges"] = n_ranges
+        neurons.append(frame)
+        for n in np.flatnonzero(detector):
+            cols = np.flatnonzero(stats["covered"][:, n])
+            detector_tokens.append(pd.DataFrame({
+                "layer": layer, "neuron": n, "token": counts.vocab[cols],
+                "count": counts.token_active[i, cols, n], "occurrences": counts.token_occ[cols]}))
+    empty_tokens = pd.DataFrame({c: pd.Series(dtype="int64") for c in ("layer", "neuron", "token", "count", "occurrences")})
+    empty_pos = pd.DataFrame({"layer": pd.Series(dtype="int64"), "neuron": pd.Series(dtype="int64"),
+                              "position": pd.Series(dtype="int64"), "fr": pd.Series(dtype="float64")})
+    return {"neurons": pd.concat(neurons, ignore_index=True),
+            "detector_tokens": pd.concat(detector_tokens, ignore_index=True) if detector_tokens else empty_tokens,
+            "positional": pd.concat(positional, ignore_index=True) if positional else empty_pos}
+
+
+def ngram_detectors(model: TransformerBridge, stats: NeuronStats, *, n: int = 3,
+                    max_items: int = MAX_DETECTOR_TRIGRAMS, batch_size: int = 8, cache: bool = True,
+                    progress: bool = True) -> dict[str, pd.DataFrame]:
+    """n-gram detectors (App A.2: trigrams, 1..50 of them, 95 % / 95 %) among ``stats``'s neurons.
+
+    Only neurons whose token covering count is 1..max_items can qualify (the last tokens of <= k
+    covering n-grams are <= k covering tokens, over the same activations), so a second pass counts
+    n-grams for those candidates alone. Returns ``neurons`` (layer, neuron, cover, n_covered,
+    covered_share, detector) and ``covered`` (layer, neuron, ngram, tokens, count, occurrences).
+    """
+    info = stats.info
+    key = {**{k: info[k] for k in ("model", "weights", "corpus", "n_rows", "seq_len", "seed", "threshold", "dtype")},
+           "n": n, "max_items": max_items, "coverage": COVERAGE}
+
+    def compute() -> dict[str, pd.DataFrame]:
+        cand = stats.neurons[(stats.neurons.cover >= 1) & (stats.neurons.cover <= max_items)]
+        pairs = list(zip(cand.layer.tolist(), cand.neuron.tolist()))
+        rows = stats_rows(model, info["corpus"], info["n_rows"], info["seq_len"], info["seed"])
+        st = special_tokens(model)
+        grams = count_ngrams(model, rows, pairs, n=n, threshold=info["threshold"], bos_id=st.bos_id,
+                             batch_size=batch_size, progress=progress)
+        by_neuron: dict[int, dict[int, int]] = {}
+        for (col, gram), c in grams.pairs.items():
+            by_neuron.setdefault(col, {})[gram] = c
+        table, covered = [], []
+        for col, (layer, neuron) in enumerate(pairs):
+            items = by_neuron.get(col, {})
+            ids = np.fromiter(items, dtype=np.int64, count=len(items))
+            counts = np.fromiter(items.values(), dtype=np.int64, count=len(items))[:, None]
+            occ = np.array([grams.occurrences[g] for g in ids.tolist()], dtype=np.int64)
+            s = coverage_stats(counts, occ)
+            det = bool(is_detector(s["cover"], s["covered_share"], max_items)[0])
+            table.append({"layer": layer, "neuron": neuron, "cover": int(s["cover"][0]),
+                          "n_covered": int(s["n_covered"][0]), "covered_share": float(s["covered_share"][0]),
+                          "detector": det})
+            if det:
+                keep = s["covered"][:, 0]
+                for gram, c, o in zip(ids[keep].tolist(), counts[keep, 0].tolist(), occ[keep].tolist()):
+                    covered.append({"layer": layer, "neuron": neuron, "ngram": gram,
+                                    "tokens": decode_ngram(gram, n, model.cfg.d_vocab), "count": c, "occurrences": o})
+        neurons = pd.DataFrame(table, columns=["layer", "neuron", "cover", "n_covered", "covered_share", "detector"])
+        neurons.attrs.update(n_candidates=len(pairs))
+        covered_frame = pd.DataFrame(covered, columns=["layer", "neuron", "ngram", "tokens", "count", "occurrences"])
+        return {"neurons": neurons, "covered": covered_frame}
+
+    return cached_tables(f"voita-{n}gram", key, compute, enabled=cache)
+
+
+def decode_ngram(gram: int, n: int, d_vocab: int) -> list[int]:
+    """The token ids of an n-gram id (inverse of :func:`helpers.activations.ngram_ids`)."""
+    tokens = []
+    for _ in range(n):
+        gram, token = divmod(gram, d_vocab)
+        tokens.append(int(token))
+    return tokens[::-1]
+
+
+# --------------------------------------------------------------------------------------------
+# Vocabulary projection and suppression (Sec 4.4)
+# --------------------------------------------------------------------------------------------
+
+
+def vocab_projection(model: TransformerBridge, layer: int, neurons: list[int]) -> torch.Tensor:
+    """[k, d_vocab] = W_out[layer][neurons] @ W_U, minus its mean over the vocabulary.
+
+    The suite's processed weights: W_U carries the final norm's gain and is centred, so this is
+    the direct effect of one unit of the neuron's activation on the logits (up to the final norm's
+    scale); subtracting the vocabulary mean makes "negative" mean "pushed below the average token".
+    The paper used the raw FFN output row and the tied embeddings; the ordering of tokens differs
+    from that only through the final norm's gain.
+    """
+    from helpers.weights import effective_w_out
+
+    w_out = effective_w_out(model, layer)[neurons].to(torch.float64)
+    proj = w_out @ model.W_U.detach().to(w_out.device, torch.float64)
+    return proj - proj.mean(-1, keepdim=True)
+
+
+def suppression(model: TransformerBridge, stats: NeuronStats) -> pd.DataFrame:
+    """Per token detector: the mean projection of its covered (trigger) tokens, their mean
+    percentile among all tokens (0: most suppressed), and ``suppresses`` = mean projection < 0."""
+    rows = []
+    for (layer, neuron), frame in stats.detector_tokens.groupby(["layer", "neuron"]):
+        proj = vocab_projection(model, int(layer), [int(neuron)])[0].cpu().numpy()
+        triggers = frame.token.to_numpy()
+        rank = proj.argsort().argsort() / (len(proj) - 1)
+        rows.append({"layer": layer, "neuron": neuron, "n_triggers": len(triggers),
+                     "trigger_projection": float(proj[triggers].mean()),
+                     "trigger_percentile": float(100 * rank[triggers].mean()),
+                     "suppresses": bool(proj[triggers].mean() < 0)})
+    return pd.DataFrame(rows, columns=["layer", "neuron", "n_triggers", "trigger_projection",
+                                       "trigger_percentile", "suppresses"])
+
+
+def top_tokens(model: TransformerBridge, layer: int, neuron: int, k: int = 10) -> pd.DataFrame:
+    """The k most promoted and k most suppressed tokens of a neuron (vocabulary projection)."""
+    proj = vocab_projection(model, layer, [neuron])[0].cpu()
+    top, bottom = proj.topk(k), (-proj).topk(k)
+    decode = model.tokenizer.convert_ids_to_tokens
+    return pd.DataFrame({"promoted": decode(top.indices.tolist()), "promoted_value": top.values.numpy(),
+                         "suppressed": decode(bottom.indices.tolist()), "suppressed_value": -bottom.values.numpy()})
+
+
+def token_strings(model: TransformerBridge, ids: Any) -> list[str]:
+    """Token ids as the tokenizer's token strings (Ġ marks a leading space in byte-level BPE)."""
+    return model.tokenizer.convert_ids_to_tokens([int(i) for i in ids])
+
+
+def describe_stats(stats: NeuronStats) -> str:
+    """A Markdown paragraph: tokens counted, threshold, and whether it is the paper's rule."""
+    info = stats.info
+    rule = ("post-ReLU value > 0, the paper's rule" if info["relu"] else
+            f"post-activation value > {info['threshold']:g}: this model's FFN is not ReLU, so 'active' "
+            "uses the suite's threshold, **a departure from the paper** (which studies ReLU OPT models)")
+    mi_bias = 1 / (2 * info["n_rows_used"])
+    return (f"**Data:** {info['n_tokens']:,} tokens ({info['n_rows_used']} rows of {info['seq_len']} tokens, "
+            f"BOS first) of `{info['corpus']}`, seed {info['seed']}; the paper used over 20M tokens for dead "
+            f"neurons and 5M for the rest, so rare firings are missed here and more neurons look dead. "
+            f"**Active:** {rule}. The plug-in estimate of I(act; pos) is biased upwards by about "
+            f"1/(2·rows) = {mi_bias:.4f} nats at these sizes (the positional threshold is {MI_THRESHOLD}).")

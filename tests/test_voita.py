@@ -1,0 +1,322 @@
+"""Streaming activation counts and Voita et al.'s definitions, on hand-made counts and on a tiny
+OPT model with planted neurons (a dead one, two token detectors, a positional one)."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from helpers import activations, cache, tiny, voita
+from helpers.models import KNOWN_MODELS, from_hf, load_model
+
+# --------------------------------------------------------------------------------------------
+# The planted model
+# --------------------------------------------------------------------------------------------
+
+DEAD, DETECT_SUPPRESS, DETECT_PROMOTE, POSITIONAL = 5, 6, 7, 8  # layer-0 neurons
+DIM_A, DIM_B, DIM_POS = 29, 30, 31  # residual dimensions reserved for the plants
+P = 20  # the positional neuron fires at positions >= P
+C = 50.0  # size of a planted residual feature
+
+
+def _token(tokenizer, char: str) -> int:
+    return tokenizer.convert_tokens_to_ids(char)
+
+
+def planted_opt():
+    """Tiny OPT whose layer-0 neurons DEAD never fire, DETECT_* fire exactly on 'x' / 'q', and
+    POSITIONAL fires exactly at positions >= P. 'x''s detector writes -e_A (suppresses 'x');
+    'q''s writes +e_B (promotes 'q')."""
+    hf, tok = tiny.build("opt", seed=3)
+    x, q = _token(tok, "x"), _token(tok, "q")
+    dec = hf.model.decoder
+    layer = dec.layers[0]
+    planted = [DIM_A, DIM_B, DIM_POS]
+    with torch.no_grad():
+        emb, pos = dec.embed_tokens.weight, dec.embed_positions.weight  # OPT positions are offset by 2
+        emb[:, planted] = 0
+        pos[:, planted] = 0
+        emb[x, DIM_A] = C
+        emb[q, DIM_B] = C
+        pos[2:2 + P, DIM_POS] = -C
+        pos[2 + P:, DIM_POS] = C
+        layer.self_attn.out_proj.weight[planted] = 0  # attention leaves the planted dimensions alone
+        layer.self_attn.out_proj.bias[planted] = 0
+        for norm in (layer.final_layer_norm, dec.final_layer_norm):
+            norm.weight[planted] = 1
+            norm.bias[planted] = 0
+        fc1, fc2 = layer.fc1, layer.fc2
+        for neuron, dim in ((DEAD, None), (DETECT_SUPPRESS, DIM_A), (DETECT_PROMOTE, DIM_B), (POSITIONAL, DIM_POS)):
+            fc1.weight[neuron] = 0
+            fc1.bias[neuron] = -1.0
+            if dim is not None:
+                fc1.weight[neuron, dim] = 1.0
+        fc2.weight[:, [DETECT_SUPPRESS, DETECT_PROMOTE]] = 0
+        fc2.weight[DIM_A, DETECT_SUPPRESS] = -1.0
+        fc2.weight[DIM_B, DETECT_PROMOTE] = 1.0
+    return hf, tok
+
+
+@pytest.fixture(scope="module")
+def planted():
+    hf, tok = planted_opt()
+    return from_hf(hf, tok, KNOWN_MODELS["tiny-random-opt"])
+
+
+def text_rows(tokenizer, n_rows: int, seq_len: int, seed: int = 0) -> torch.Tensor:
+    """BOS + random lowercase letters and spaces, with BOS also inside some rows (a document break)."""
+    rng = np.random.default_rng(seed)
+    alphabet = [_token(tokenizer, c) for c in "abcdefghijklmnopqrstuvwxyz"] + [_token(tokenizer, "Ġ")]
+    rows = rng.choice(alphabet, size=(n_rows, seq_len))
+    rows[:, 0] = 0
+    rows[1, 7] = 0
+    return torch.from_numpy(rows)
+
+
+def reference_fired(hf, rows: torch.Tensor, threshold: float) -> list[np.ndarray]:
+    """Post-activations > threshold per layer, [rows, T, d_mlp], read with plain PyTorch forward
+    hooks on the Hugging Face model (fc2's input), independently of TransformerLens."""
+    seen: list[torch.Tensor] = []
+    handles = [layer.fc2.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+               for layer in hf.model.decoder.layers]
+    with torch.no_grad():
+        hf(rows)
+    for handle in handles:
+        handle.remove()
+    shape = (*rows.shape, -1)
+    return [(s.reshape(shape) > threshold).numpy() for s in seen]
+
+
+# --------------------------------------------------------------------------------------------
+# Definitions on hand-made counts
+# --------------------------------------------------------------------------------------------
+
+
+def test_coverage_stats_by_hand():
+    # 4 items; neuron 0 fires 10, 6, 3, 1 times (95 % of 20 = 19 -> needs 3 items: 10+6+3 = 19);
+    # neuron 1 fires only on item 2, on all its occurrences; neuron 2 never fires.
+    counts = np.array([[10, 0, 0], [6, 0, 0], [3, 4, 0], [1, 0, 0]])
+    occurrences = np.array([10, 100, 4, 2])
+    s = voita.coverage_stats(counts, occurrences)
+    assert s["cover"].tolist() == [3, 1, 0]
+    # covered: item 0 by neuron 0 (10 >= 9.5), item 2 by neurons 0 and 1 (3 < 3.8 -> not 0; 4 >= 3.8 -> 1)
+    assert s["covered"].tolist() == [[True, False, False], [False, False, False], [False, True, False], [False, False, False]]
+    assert s["covered_share"].tolist() == [0.5, 1.0, 0.0]
+    assert voita.is_detector(s["cover"], s["covered_share"], 5).tolist() == [False, True, False]
+
+
+def test_cover_exactly_at_the_share():
+    # 19 of 20 activations on item 0 is exactly 95 %: one item covers them.
+    s = voita.coverage_stats(np.array([[19], [1]]), np.array([19, 50]))
+    assert s["cover"].tolist() == [1] and s["covered_share"].tolist() == [0.95]
+    assert voita.is_detector(s["cover"], s["covered_share"], 5).tolist() == [True]
+
+
+def test_positional_mi_by_hand():
+    t, n_rows = 100, 8
+    fr_pos = np.zeros(t)
+    fr_pos[30:] = 1.0  # a step: fires exactly at the last 70 positions
+    half = np.full(t, 0.5)  # fires half the time everywhere: no information about position
+    pos_active = np.stack([fr_pos, half], 1) * n_rows
+    fr = 0.7
+    step_mi = -(fr * math.log(fr) + (1 - fr) * math.log(1 - fr))  # = H(fr) for a 0/1 curve
+    np.testing.assert_allclose(voita.positional_mi(pos_active, n_rows), [step_mi, 0.0], atol=1e-12)
+
+
+def test_positional_types_and_ranges():
+    pos = np.arange(1, 61)
+    square = ((pos // 10) % 2 == 1).astype(float)  # on at 10-19, 30-39, 50-59
+    assert voita.positional_type(square, pos) == ("oscillatory", True, [(10, 19), (30, 39), (50, 59)])
+    step = (pos >= 25).astype(float)
+    assert voita.positional_type(step, pos) == ("both extremes", True, [(25, 60)])
+    decay = np.linspace(0.9, 0.0, len(pos))
+    kind, strong, _ = voita.positional_type(decay, pos)
+    assert (kind, strong) == ("one extreme", False)
+    assert voita.positional_type(np.full(len(pos), 0.5), pos)[0] == "other"
+    # noise around 0.5 does not make extra ranges (hysteresis)
+    wobble = np.where(pos % 2 == 0, 0.55, 0.45) + (pos >= 40) * 0.5
+    assert voita.on_ranges(wobble, pos) == [(40, 60)]
+
+
+def test_ngram_ids_by_hand():
+    rows = torch.tensor([[0, 5, 6, 0, 7]])
+    ids, valid = activations.ngram_ids(rows, 3, 10, bos_id=0)
+    assert valid.tolist() == [[False, True, True, False, True]]
+    # windows padded with BOS (0): (0,0,5), (0,5,6), -, (6,0,7)
+    assert ids[0, [1, 2, 4]].tolist() == [5, 56, 607]
+    assert voita.decode_ngram(607, 3, 10) == [6, 0, 7]
+
+
+def test_layer_groups_fit_the_budget():
+    assert activations.layer_groups(5, 2**30, 2.0) == [[0, 1], [2, 3], [4]]
+    assert activations.layer_groups(3, 2**40, 1.0) == [[0], [1], [2]]
+
+
+# --------------------------------------------------------------------------------------------
+# The streaming pass
+# --------------------------------------------------------------------------------------------
+
+
+def test_counts_match_hooks_on_the_hf_model(planted):
+    hf, tok = planted_opt()  # a fresh copy: the bridge processes its model's weights
+    rows = text_rows(tok, 6, 40)
+    counts = activations.count_activations(planted, rows, bos_id=0, batch_size=4, progress=False)
+    fired = reference_fired(hf, rows, 0.0)
+    tokens = rows.numpy()
+    keep = np.zeros_like(tokens, dtype=bool)
+    keep[:, 1:] = tokens[:, 1:] != 0
+    for i, f in enumerate(fired):
+        np.testing.assert_array_equal(counts.active[i], f.sum((0, 1)))
+        np.testing.assert_array_equal(counts.pos_active[i], f.sum(0))
+        for v, token in enumerate(counts.vocab):
+            mask = keep & (tokens == token)
+            assert counts.token_occ[v] == mask.sum()
+            np.testing.assert_array_equal(counts.token_active[i, v], f[mask].sum(0))
+    assert int(counts.n_rows) == 6 and 0 not in counts.vocab
+
+
+def test_two_chunks_equal_one_pass_and_resume(planted, tmp_path):
+    rows = text_rows(planted.tokenizer, 10, 32, seed=1)
+    vocab = activations.vocab_of(rows, 0)
+    whole = activations.count_activations(planted, rows, bos_id=0, vocab=vocab, progress=False)
+    first = activations.count_activations(planted, rows[:4], bos_id=0, vocab=vocab, progress=False)
+    second = activations.count_activations(planted, rows[4:], bos_id=0, vocab=vocab, progress=False)
+    _assert_counts_equal(first + second, whole)
+    # resume: counts of the first 4 rows saved to disk, then continued over all rows
+    first.save(tmp_path / "partial.npz")
+    resumed = activations.count_activations(planted, rows, bos_id=0, vocab=vocab, progress=False,
+                                            state=activations.ActivationCounts.load(tmp_path / "partial.npz"))
+    _assert_counts_equal(resumed, whole)
+    # layer groups, counted separately and joined, equal all layers at once
+    groups = [activations.count_activations(planted, rows, layers=[layer], bos_id=0, vocab=vocab, progress=False)
+              for layer in (0, 1)]
+    _assert_counts_equal(activations.ActivationCounts.concat_layers(groups), whole)
+
+
+def _assert_counts_equal(a, b):
+    for name in ("layers", "vocab", "n_rows", "active", "pos_active", "token_occ", "token_active"):
+        np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
+
+
+def test_checkpoint_is_written_and_an_interrupted_pass_resumes(planted, tmp_path, monkeypatch):
+    rows = text_rows(planted.tokenizer, 8, 24, seed=2)
+    whole = activations.count_activations(planted, rows, bos_id=0, progress=False)
+    calls = {"n": 0}
+    forward = type(planted).forward
+
+    def flaky(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(planted), "forward", flaky)
+    ckpt = tmp_path / "ckpt.npz"
+    with pytest.raises(KeyboardInterrupt):
+        activations.count_activations(planted, rows, bos_id=0, batch_size=2, progress=False,
+                                      checkpoint=ckpt, checkpoint_every_s=0)
+    monkeypatch.undo()
+    saved = activations.ActivationCounts.load(ckpt)
+    assert int(saved.n_rows) == 4  # two batches of two rows finished before the interruption
+    resumed = activations.count_activations(planted, rows, bos_id=0, progress=False, state=saved)
+    _assert_counts_equal(resumed, whole)
+
+
+def test_ngram_counts_match_a_loop(planted):
+    rows = text_rows(planted.tokenizer, 5, 30, seed=4)
+    neurons = [(0, DETECT_SUPPRESS), (0, 0), (1, 3)]
+    got = activations.count_ngrams(planted, rows, neurons, n=2, threshold=0.0, bos_id=0, progress=False)
+    hf, _ = planted_opt()
+    fired = reference_fired(hf, rows, 0.0)
+    tokens = rows.numpy()
+    want_pairs, want_occ = {}, {}
+    for r in range(tokens.shape[0]):
+        for t in range(1, tokens.shape[1]):
+            if tokens[r, t] == 0:
+                continue
+            prev = tokens[r, t - 1]
+            gram = int(prev) * planted.cfg.d_vocab + int(tokens[r, t])
+            want_occ[gram] = want_occ.get(gram, 0) + 1
+            for col, (layer, n) in enumerate(neurons):
+                if fired[layer][r, t, n]:
+                    want_pairs[(col, gram)] = want_pairs.get((col, gram), 0) + 1
+    assert got.occurrences == want_occ
+    assert got.pairs == want_pairs
+
+
+# --------------------------------------------------------------------------------------------
+# The tables, end to end on the planted model
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def results(tmp_path, monkeypatch):
+    monkeypatch.setenv(cache.RESULTS_ENV, str(tmp_path / "results"))
+    return tmp_path / "results"
+
+
+def test_planted_neurons_are_found(planted, results, monkeypatch):
+    tok = planted.tokenizer
+    x, q = _token(tok, "x"), _token(tok, "q")
+    rows = text_rows(tok, 24, 64, seed=5)
+    monkeypatch.setattr(voita, "stats_rows", lambda *args: rows)
+    stats = voita.neuron_stats(planted, corpus="planted", n_rows=24, seq_len=64, progress=False)
+    layer0 = stats.neurons[stats.neurons.layer == 0].set_index("neuron")
+
+    assert layer0.dead[DEAD] and layer0.n_active[DEAD] == 0
+    for neuron, token in ((DETECT_SUPPRESS, x), (DETECT_PROMOTE, q)):
+        assert layer0.token_detector[neuron] and layer0.cover[neuron] == 1
+        mine = stats.detector_tokens[(stats.detector_tokens.layer == 0) & (stats.detector_tokens.neuron == neuron)]
+        assert mine.token.tolist() == [token]
+        assert mine["count"].tolist() == mine.occurrences.tolist() == [int(((rows[:, 1:] == token)).sum())]
+
+    # fires exactly at positions >= P among positions 1..T-1: I = H(fr), fr = (T - P) / (T - 1)
+    fr = (64 - P) / 63
+    assert layer0.positional[POSITIONAL]
+    assert layer0.mi[POSITIONAL] == pytest.approx(-(fr * math.log(fr) + (1 - fr) * math.log(1 - fr)), abs=1e-12)
+    assert (layer0.pos_type[POSITIONAL], layer0.pos_strong[POSITIONAL]) == ("both extremes", True)
+    curve = stats.positional[(stats.positional.layer == 0) & (stats.positional.neuron == POSITIONAL)]
+    assert curve.fr.tolist() == [0.0] * (P - 1) + [1.0] * (64 - P)
+
+    supp = voita.suppression(planted, stats).set_index(["layer", "neuron"])
+    assert supp.suppresses[(0, DETECT_SUPPRESS)] and not supp.suppresses[(0, DETECT_PROMOTE)]
+    assert supp.trigger_percentile[(0, DETECT_SUPPRESS)] == 0.0  # 'x' is the most suppressed token
+    assert voita.top_tokens(planted, 0, DETECT_SUPPRESS, k=1).suppressed.tolist() == ["x"]
+
+    summary = stats.layer_summary().set_index("layer")
+    assert summary.dead[0] == stats.neurons[(stats.neurons.layer == 0)].dead.sum() >= 1
+    detected0 = set(stats.detector_tokens.token[stats.detector_tokens.layer == 0])
+    assert summary.detected_tokens[0] == summary.new_overall[0] == len(detected0) >= 2
+    detected1 = set(stats.detector_tokens.token[stats.detector_tokens.layer == 1])
+    assert summary.new_overall[1] == len(detected1 - detected0)
+    assert summary.cumulative_tokens[1] == len(detected0 | detected1)
+
+    # cached: a second call does not run the model
+    monkeypatch.setattr(voita, "count_activations", lambda *a, **k: pytest.fail("recomputed"))
+    again = voita.neuron_stats(planted, corpus="planted", n_rows=24, seq_len=64, progress=False)
+    pd.testing.assert_frame_equal(again.neurons, stats.neurons)
+
+
+def test_trigram_detector_of_a_planted_neuron(planted, results, monkeypatch):
+    tok = planted.tokenizer
+    x = _token(tok, "x")
+    rows = text_rows(tok, 16, 48, seed=6)
+    monkeypatch.setattr(voita, "stats_rows", lambda *args: rows)
+    stats = voita.neuron_stats(planted, corpus="planted", n_rows=16, seq_len=48, progress=False)
+    tri = voita.ngram_detectors(planted, stats, n=3, progress=False)
+    row = tri["neurons"].set_index(["layer", "neuron"]).loc[(0, DETECT_SUPPRESS)]
+    # it fires on every 'x', so each trigram ending in 'x' is covered; it is a trigram detector
+    # exactly when at most 50 trigrams hold 95 % of its firings
+    ends_in_x = tri["covered"][(tri["covered"].layer == 0) & (tri["covered"].neuron == DETECT_SUPPRESS)]
+    n_trigrams = len({tuple(rows[r, max(0, t - 2):t + 1].tolist()) for r, t in zip(*np.nonzero((rows == x).numpy()))})
+    assert row.cover <= n_trigrams
+    assert row.detector == (row.cover <= voita.MAX_DETECTOR_TRIGRAMS)
+    if row.detector:
+        assert all(tokens[-1] == x for tokens in ends_in_x.tokens) and ends_in_x["count"].sum() == (rows == x).sum()
+
+
+def test_soft_threshold_for_non_relu_models():
+    llama = load_model("tiny-random-llama")
+    assert not activations.is_relu(llama) and activations.default_threshold(llama) == activations.SOFT_THRESHOLD
