@@ -80,3 +80,9 @@ def test_k_larger_than_rows_is_an_error():
     model = load_model("tiny-random-gpt2")
     with pytest.raises(ValueError, match="k .evaluated rows. must be between 1 and n_rows=3"):
         entropy.run_sweep(model, n_rows=3, k=5, cache=False)
+
+
+def test_cache_key_follows_the_computing_code(monkeypatch):
+    before = cache.cache_key({"a": 1})
+    monkeypatch.setattr(cache, "code_digest", lambda: "edited")
+    assert cache.cache_key({"a": 1}) != before

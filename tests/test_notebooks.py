@@ -6,6 +6,7 @@ from pathlib import Path
 import numpy as np
 import papermill as pm
 import pytest
+import torch
 
 from helpers.models import load_model
 from helpers.weights import effective_w_out, unembed_svd
@@ -14,7 +15,7 @@ NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 TINY = ["tiny-random-gpt2", "tiny-random-gemma3"]
 # Sizes that keep each run to seconds on a tiny model (passed only to notebooks that declare them).
 SMALL = {"n_rows": 8, "k": 2, "n_seqs": 6, "n_ablate_seqs": 3, "repeat_len": 20, "n_bos_seqs": 2, "half": 6,
-         "n_score_seqs": 4}
+         "n_score_seqs": 4, "stats_rows": 6, "stats_seq_len": 64}
 
 
 def run(notebook: Path, tmp_path: Path, **parameters) -> dict:
@@ -80,3 +81,23 @@ def test_unknown_model_fails_with_the_list_of_names(tmp_path):
         pm.execute_notebook(str(notebook), str(tmp_path / "out.ipynb"), kernel_name="python3", progress_bar=False,
                             parameters={"model": "gpt-17", "results_dir": str(tmp_path)})
     assert "UnknownModelError" in str(err.value) and "smollm2-135m" in str(err.value)
+
+
+def test_voita_fig1_dead_neurons_match_plain_hooks(tmp_path):
+    """Dead-neuron percentages per layer of tiny OPT (ReLU) against fc2-input hooks on the HF model."""
+    from helpers import tiny, voita
+
+    notebook = next(p for p in NOTEBOOKS if p.stem.startswith("voita_fig1"))
+    numbers = run(notebook, tmp_path, model="tiny-random-opt", stats_rows=6, stats_seq_len=64)["numbers"]
+    rows = voita.stats_rows(load_model("tiny-random-opt"), "wikipedia-sample", 6, 64, 42)
+    hf, _ = tiny.build("opt")
+    seen = []
+    for layer in hf.model.decoder.layers:
+        layer.fc2.register_forward_pre_hook(lambda m, args: seen.append((args[0] > 0).reshape(6, 64, -1)))
+    with torch.no_grad():
+        hf(rows)
+    dead_pct = [100 * float((~s.any(0).any(0)).float().mean()) for s in seen]
+    assert numbers["relu"] and numbers["threshold"] == 0.0
+    np.testing.assert_allclose(numbers["dead_pct_per_layer"], dead_pct, atol=1e-3)
+    freq_alive = [float(s.float().mean((0, 1))[s.any(0).any(0)].mean()) for s in seen]
+    np.testing.assert_allclose(numbers["mean_freq_alive_per_layer"], freq_alive, rtol=1e-4)

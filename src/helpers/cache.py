@@ -1,12 +1,14 @@
 """Tables cached on disk, keyed by everything that affects them (DESIGN §5).
 
 A cached result is a folder ``<results>/<name>-<key>/`` holding one parquet file per table and the
-key's parts in ``key.json``; it is written in a temporary folder and renamed into place whole, so
+key's parts in ``key.json`` (the key also covers a digest of the helpers modules that compute
+results, so editing them invalidates what they computed); it is written in a temporary folder and renamed into place whole, so
 an interrupted computation leaves nothing behind that a later run could mistake for a result.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -30,9 +32,25 @@ def results_root() -> Path:
     return root
 
 
+# Modules that only draw, report or run notebooks: editing them changes no cached table.
+PRESENTATION_MODULES = frozenset({"plots.py", "voita_plots.py", "report.py", "suite.py", "__main__.py"})
+
+
+@functools.lru_cache(maxsize=1)
+def code_digest() -> str:
+    """sha256 of the helpers modules that compute results, so that a code change invalidates the cache."""
+    h = hashlib.sha256()
+    package = Path(helpers.__file__).parent
+    for source in sorted(package.rglob("*.py")):
+        if source.name not in PRESENTATION_MODULES:
+            h.update(source.relative_to(package).as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 def cache_key(parts: dict[str, Any]) -> str:
-    """sha256 (16 hex digits) of the key parts plus the helpers version."""
-    blob = json.dumps({**parts, "helpers_version": helpers.__version__}, sort_keys=True, default=str)
+    """sha256 (16 hex digits) of the key parts, the helpers version and the computing code."""
+    blob = json.dumps({**parts, "helpers_version": helpers.__version__, "code": code_digest()},
+                      sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -47,11 +47,14 @@ RUNNER_MODULES = frozenset({"suite.py", "__main__.py"})
 # passed only to notebooks whose parameters cell declares that name.
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # quick: minutes per model on a CPU (the default, for CI and trying things out): activation means
-    # over 64 rows of 256 tokens, effects on the filtered tokens of 4 of them (~1k tokens).
-    "quick": {"*": {"n_rows": 64, "k": 4, "n_seqs": 64, "n_ablate_seqs": 16, "n_bos_seqs": 20, "n_score_seqs": 64}},
-    # paper: ~the rows of the paper's 1000 C4 documents, effects on 100 rows (25,600 tokens); a GPU.
+    # over 64 rows of 256 tokens, effects on the filtered tokens of 4 of them (~1k tokens); Voita's
+    # statistics over 64 rows of 512 tokens (32k tokens, about 2.5 minutes for smollm2-135m).
+    "quick": {"*": {"n_rows": 64, "k": 4, "n_seqs": 64, "n_ablate_seqs": 16, "n_bos_seqs": 20, "n_score_seqs": 64,
+                    "stats_rows": 64, "stats_seq_len": 512}},
+    # paper: ~the rows of the paper's 1000 C4 documents, effects on 100 rows (25,600 tokens); Voita's
+    # statistics over every 2048-token row the corpus gives (the paper: 5M-20M tokens); a GPU.
     "paper": {"*": {"n_rows": 2000, "k": 100, "n_seqs": 1000, "n_ablate_seqs": 50, "n_bos_seqs": 100,
-                    "n_score_seqs": 1024}},
+                    "n_score_seqs": 1024, "stats_rows": 0, "stats_seq_len": 2048}},
 }
 
 CAVEAT = (

@@ -40,6 +40,7 @@ MI_THRESHOLD = 0.05          # positional neuron: I(act; pos) > 0.05 nats
 # or >= HIGH; a curve is "strong" when at least STRONG_SHARE of positions sit at an extreme; the
 # curve is binarised with hysteresis (on above ON, off below OFF) and its "on" runs are its ranges.
 LOW, HIGH, STRONG_SHARE, ON, OFF = 0.05, 0.95, 0.9, 0.6, 0.4
+CURVES_PER_LAYER = 10        # fr(pos) curves kept per layer besides the positional neurons
 COVER_BUCKETS = [(1, 5), (6, 10), (11, 20), (21, 50), (51, 100), (101, 500), (501, None)]
 
 
@@ -131,6 +132,15 @@ def positional_type(fr_pos: np.ndarray, positions: np.ndarray) -> tuple[str, boo
     return kind, strong, ranges
 
 
+def cover_bucket_shares(neurons: pd.DataFrame, layers: list[int]) -> pd.DataFrame:
+    """Fig 2: alive neurons of ``layers`` per covering-count bucket: (bucket, n, pct)."""
+    alive = neurons[neurons.layer.isin(layers) & ~neurons.dead & (neurons.cover > 0)]
+    labels = [cover_bucket(lo) for lo, _ in COVER_BUCKETS]
+    counts = alive.cover.map(cover_bucket).value_counts().reindex(labels, fill_value=0)
+    return pd.DataFrame({"bucket": labels, "n": counts.to_numpy(),
+                         "pct": 100 * counts.to_numpy() / max(len(alive), 1)})
+
+
 def cover_bucket(cover: int) -> str:
     for lo, hi in COVER_BUCKETS:
         if cover >= lo and (hi is None or cover <= hi):
@@ -150,7 +160,7 @@ class NeuronStats:
     neurons: one row per (layer, neuron): n_active, freq, dead, cover, n_covered, covered_share,
         token_detector, mi, positional, pos_type, pos_strong, n_ranges.
     detector_tokens: (layer, neuron, token, count, occurrences) for the tokens each token detector covers.
-    positional: (layer, neuron, position, fr) for every positional neuron.
+    positional: (layer, neuron, position, fr) for every positional neuron and the layer's 10 highest-MI ones.
     info: the key (model, corpus, rows, threshold, ...) and n_tokens.
     """
 
@@ -188,12 +198,13 @@ def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", 
     Layers are counted in groups that fit ``max_memory_gb``; each group's counts are checkpointed
     under the results directory while it runs, so an interrupted pass resumes where it stopped.
     """
-    if n_rows < 0 or seq_len < 8:
-        raise ParameterError(f"n_rows must be >= 0 (0: all rows) and seq_len >= 8, got {n_rows}, {seq_len}")
+    if n_rows < 0 or not 8 <= seq_len <= model.cfg.n_ctx:
+        raise ParameterError(f"n_rows must be >= 0 (0: all rows) and seq_len within 8..{model.cfg.n_ctx} "
+                             f"(the model's context), got n_rows={n_rows}, seq_len={seq_len}")
     threshold = default_threshold(model) if threshold is None else float(threshold)
     key = {"model": model.cfg.repro_spec.name, "weights": weights_fingerprint(model, full=True), "corpus": corpus,
            "n_rows": n_rows, "seq_len": seq_len, "seed": seed, "threshold": threshold, "dtype": str(model.cfg.dtype),
-           "rules": [COVERAGE, MAX_DETECTOR_TOKENS, MI_THRESHOLD, LOW, HIGH, STRONG_SHARE, ON, OFF]}
+           "rules": [COVERAGE, MAX_DETECTOR_TOKENS, MI_THRESHOLD, LOW, HIGH, STRONG_SHARE, ON, OFF, CURVES_PER_LAYER]}
 
     def compute() -> dict[str, pd.DataFrame]:
         st = special_tokens(model)
@@ -253,10 +264,13 @@ def analyse(counts: ActivationCounts) -> dict[str, pd.DataFrame]:
         })
         kinds, strong, n_ranges = [], [], []
         for n in np.flatnonzero(frame.positional.to_numpy()):
-            fr_pos = counts.pos_active[i, 1:, n] / n_rows
-            kind, is_strong, ranges = positional_type(fr_pos, positions)
+            kind, is_strong, ranges = positional_type(counts.pos_active[i, 1:, n] / n_rows, positions)
             kinds.append(kind), strong.append(is_strong), n_ranges.append(len(ranges))
-            positional.append(pd.DataFrame({"layer": layer, "neuron": n, "position": positions, "fr": fr_pos}))
+        # fr(pos) curves of the positional neurons and of the layer's CURVES_PER_LAYER highest-MI ones
+        shown = np.union1d(np.flatnonzero(frame.positional.to_numpy()), np.argsort(-mi)[:CURVES_PER_LAYER])
+        for n in shown:
+            positional.append(pd.DataFrame({"layer": layer, "neuron": n, "position": positions,
+                                            "fr": counts.pos_active[i, 1:, n] / n_rows}))
         frame["pos_type"] = None
         frame["pos_strong"] = False
         frame["n_ranges"] = 0
@@ -270,9 +284,8 @@ def analyse(counts: ActivationCounts) -> dict[str, pd.DataFrame]:
             detector_tokens.append(pd.DataFrame({
                 "layer": layer, "neuron": n, "token": counts.vocab[cols],
                 "count": counts.token_active[i, cols, n], "occurrences": counts.token_occ[cols]}))
-    empty_tokens = pd.DataFrame({c: pd.Series(dtype="int64") for c in ("layer", "neuron", "token", "count", "occurrences")})
-    empty_pos = pd.DataFrame({"layer": pd.Series(dtype="int64"), "neuron": pd.Series(dtype="int64"),
-                              "position": pd.Series(dtype="int64"), "fr": pd.Series(dtype="float64")})
+    empty_tokens = _typed([], dict.fromkeys(("layer", "neuron", "token", "count", "occurrences"), "int64"))
+    empty_pos = _typed([], {"layer": "int64", "neuron": "int64", "position": "int64", "fr": "float64"})
     return {"neurons": pd.concat(neurons, ignore_index=True),
             "detector_tokens": pd.concat(detector_tokens, ignore_index=True) if detector_tokens else empty_tokens,
             "positional": pd.concat(positional, ignore_index=True) if positional else empty_pos}
@@ -318,12 +331,19 @@ def ngram_detectors(model: TransformerBridge, stats: NeuronStats, *, n: int = 3,
                 for gram, c, o in zip(ids[keep].tolist(), counts[keep, 0].tolist(), occ[keep].tolist()):
                     covered.append({"layer": layer, "neuron": neuron, "ngram": gram,
                                     "tokens": decode_ngram(gram, n, model.cfg.d_vocab), "count": c, "occurrences": o})
-        neurons = pd.DataFrame(table, columns=["layer", "neuron", "cover", "n_covered", "covered_share", "detector"])
+        neurons = _typed(table, {"layer": "int64", "neuron": "int64", "cover": "int64", "n_covered": "int64",
+                                 "covered_share": "float64", "detector": "bool"})
         neurons.attrs.update(n_candidates=len(pairs))
-        covered_frame = pd.DataFrame(covered, columns=["layer", "neuron", "ngram", "tokens", "count", "occurrences"])
+        covered_frame = _typed(covered, {"layer": "int64", "neuron": "int64", "ngram": "int64", "tokens": "object",
+                                         "count": "int64", "occurrences": "int64"})
         return {"neurons": neurons, "covered": covered_frame}
 
     return cached_tables(f"voita-{n}gram", key, compute, enabled=cache)
+
+
+def _typed(records: list[dict], dtypes: dict[str, str]) -> pd.DataFrame:
+    """A frame of ``records`` with these columns and dtypes, also when there are no records."""
+    return pd.DataFrame(records, columns=list(dtypes)).astype(dtypes)
 
 
 def decode_ngram(gram: int, n: int, d_vocab: int) -> list[int]:
@@ -368,8 +388,8 @@ def suppression(model: TransformerBridge, stats: NeuronStats) -> pd.DataFrame:
                      "trigger_projection": float(proj[triggers].mean()),
                      "trigger_percentile": float(100 * rank[triggers].mean()),
                      "suppresses": bool(proj[triggers].mean() < 0)})
-    return pd.DataFrame(rows, columns=["layer", "neuron", "n_triggers", "trigger_projection",
-                                       "trigger_percentile", "suppresses"])
+    return _typed(rows, {"layer": "int64", "neuron": "int64", "n_triggers": "int64", "trigger_projection": "float64",
+                         "trigger_percentile": "float64", "suppresses": "bool"})
 
 
 def top_tokens(model: TransformerBridge, layer: int, neuron: int, k: int = 10) -> pd.DataFrame:
