@@ -86,7 +86,7 @@ HUB_SCRIPT = textwrap.dedent("""
     from helpers.errors import OfflineError
     from helpers.models import load_model
     try:
-        model = load_model(sys.argv[1], device="cpu")
+        model = load_model(sys.argv[1], device=sys.argv[2] if len(sys.argv) > 2 else "cpu")
     except OfflineError as err:
         print("OFFLINE-ERROR", err)
     else:
@@ -94,26 +94,41 @@ HUB_SCRIPT = textwrap.dedent("""
 """)
 
 
-def _run_hub(name, hf_cache):
+def _run_hub(name, hf_cache, *extra):
     """Load through the Hub code path in a subprocess with the Hub unreachable (HF_HUB_OFFLINE=1)
     and HF's cache pointed at ``hf_cache``: the boundary is the Hub itself, nothing in-process is mocked."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(hf_cache), "HF_HOME": str(hf_cache)}
-    out = subprocess.run([sys.executable, "-c", HUB_SCRIPT, name], capture_output=True, text=True, env=env,
+    out = subprocess.run([sys.executable, "-c", HUB_SCRIPT, name, *extra], capture_output=True, text=True, env=env,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     return out.stdout
 
 
-def test_hub_model_loads_from_a_populated_hf_cache(tmp_path):
+def _populate_hub_cache(hf_cache, repo_id: str, arch: str) -> None:
     """What a user who once ran with Internet has: the Hub's cache layout, with a snapshot."""
-    repo = tmp_path / "models--some-org--tiny-gpt2"
+    repo = hf_cache / ("models--" + repo_id.replace("/", "--"))
     snapshot = repo / "snapshots" / ("a" * 40)
-    hf_model, tok = tiny.build("gpt2")
+    hf_model, tok = tiny.build(arch)
     hf_model.save_pretrained(snapshot)
     tok.save_pretrained(snapshot)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("a" * 40)
+
+
+def test_hub_model_loads_from_a_populated_hf_cache(tmp_path):
+    _populate_hub_cache(tmp_path, "some-org/tiny-gpt2", "gpt2")
     assert "LOADED 32 hub" in _run_hub("some-org/tiny-gpt2", tmp_path)
+
+
+def test_hub_opt_model_loads_with_a_device_map(tmp_path):
+    """The route for OPT models too large for one device: device="auto" -> accelerate's device_map."""
+    _populate_hub_cache(tmp_path, "some-org/tiny-opt", "opt")
+    assert "LOADED 32 hub" in _run_hub("some-org/tiny-opt", tmp_path, "auto")
+
+
+def test_device_map_is_refused_for_non_hub_models():
+    with pytest.raises(ValueError, match="device_map is for Hub models"):
+        load_model("tiny-random-opt", device_map="auto")
 
 
 def test_paper_model_offline_without_cache_says_how_to_fix(tmp_path):

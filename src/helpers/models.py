@@ -128,17 +128,26 @@ def resolve(name: str) -> ModelSpec:
 
 
 def load_model(name: str = DEFAULT_MODEL, *, device: str | None = None,
-               dtype: str | torch.dtype = "float32") -> TransformerBridge:
+               dtype: str | torch.dtype = "float32", device_map: str | dict | None = None,
+               max_memory: dict | None = None, offload_folder: str | None = None) -> TransformerBridge:
     """Load ``name`` as a ``TransformerBridge`` with compatibility mode on (LN folded, weights centred).
 
-    ``device`` defaults to CUDA when available. The resolved :class:`ModelSpec` is kept as
-    ``model.cfg.repro_spec``.
+    ``device`` defaults to CUDA when available. Hub models too large for one device (OPT-66b ...)
+    load with ``device_map`` (``device="auto"`` means ``device_map="auto"``), ``max_memory`` and
+    ``offload_folder``, which TransformerLens hands to accelerate. The resolved :class:`ModelSpec`
+    is kept as ``model.cfg.repro_spec``.
     """
     spec = resolve(name)
     torch_dtype = _dtype(dtype)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "auto":
+        device, device_map = None, device_map or "auto"
+    if device_map is not None and spec.source != "hub":
+        raise ValueError(f"device_map is for Hub models; {name!r} is a {spec.source} model: pass device= instead")
+    if device_map is None:
+        device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if spec.source == "hub":
-        bridge = _boot_hub(spec, device, torch_dtype)
+        placement = dict(device_map=device_map, max_memory=max_memory, offload_folder=offload_folder)
+        bridge = _boot_hub(spec, device, torch_dtype, **{k: v for k, v in placement.items() if v is not None})
         return _finish(bridge, spec)
     hf_model, tokenizer = _load_local(spec)
     return from_hf(hf_model, tokenizer, spec, device=device, dtype=torch_dtype)
@@ -173,9 +182,9 @@ def _dtype(dtype: str | torch.dtype) -> torch.dtype:
     return choices[dtype]
 
 
-def _boot_hub(spec: ModelSpec, device: str, dtype: torch.dtype) -> TransformerBridge:
+def _boot_hub(spec: ModelSpec, device: str | None, dtype: torch.dtype, **placement) -> TransformerBridge:
     try:
-        return TransformerBridge.boot_transformers(spec.location, device=device, dtype=dtype)
+        return TransformerBridge.boot_transformers(spec.location, device=device, dtype=dtype, **placement)
     except OSError as err:  # transformers turns every Hub failure into OSError
         raise OfflineError(
             f"could not load {spec.name!r} ({spec.location}) from the Hugging Face Hub and it is not in "
