@@ -320,3 +320,25 @@ def test_trigram_detector_of_a_planted_neuron(planted, results, monkeypatch):
 def test_soft_threshold_for_non_relu_models():
     llama = load_model("tiny-random-llama")
     assert not activations.is_relu(llama) and activations.default_threshold(llama) == activations.SOFT_THRESHOLD
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3", "gpt2"])
+def test_active_means_the_input_of_the_output_projection(arch):
+    """For gated (llama, gemma3) and plain GELU (gpt2) MLPs, what the pass thresholds is the vector
+    that multiplies W_out: the input of down_proj / c_proj on the Hugging Face model."""
+    model = load_model(f"tiny-random-{arch}")
+    hf, tok = tiny.build(arch)
+    rows = text_rows(tok, 4, 32, seed=7)
+    threshold = 0.01
+    counts = activations.count_activations(model, rows, bos_id=0, threshold=threshold, progress=False)
+    blocks = hf.transformer.h if arch == "gpt2" else hf.model.layers
+    seen = []
+    for block in blocks:
+        out_proj = block.mlp.c_proj if arch == "gpt2" else block.mlp.down_proj
+        out_proj.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+    with torch.no_grad():
+        hf(rows)
+    for i, post in enumerate(seen):
+        fired = (post > threshold).numpy()
+        assert counts.active[i].sum() > 0
+        np.testing.assert_array_equal(counts.pos_active[i], fired.sum(0))
