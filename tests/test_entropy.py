@@ -83,6 +83,6 @@ def test_k_larger_than_rows_is_an_error():
 
 
 def test_cache_key_follows_the_computing_code(monkeypatch):
-    before = cache.cache_key({"a": 1})
-    monkeypatch.setattr(cache, "code_digest", lambda: "edited")
-    assert cache.cache_key({"a": 1}) != before
+    before = cache.cache_key({"a": 1}, "helpers.entropy")
+    monkeypatch.setattr(cache.deps, "digest", lambda modules: "edited")
+    assert cache.cache_key({"a": 1}, "helpers.entropy") != before

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -12,9 +13,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import nbformat  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook  # noqa: E402
 
+import helpers  # noqa: E402
 from helpers import suite  # noqa: E402
 from helpers.__main__ import main  # noqa: E402
 from helpers.errors import ParameterError, SuiteError  # noqa: E402
@@ -221,3 +224,54 @@ def test_pages_sort_by_figure_number():
     names = ["fig10_a.ipynb", "fig1_b.ipynb", "fig2c_x.ipynb", "fig2a_y.ipynb"]
     assert sorted(names, key=lambda n: suite.natural_key(Path(n))) == \
         ["fig1_b.ipynb", "fig2a_y.ipynb", "fig2c_x.ipynb", "fig10_a.ipynb"]
+
+
+def test_editing_a_module_reruns_only_the_pages_that_import_it(tmp_path: Path, monkeypatch) -> None:
+    """Stamps hash the helpers modules a notebook imports (transitively), not the whole package."""
+    from helpers import deps
+
+    package = Path(shutil.copytree(deps.PACKAGE, tmp_path / "helpers"))
+    monkeypatch.setattr(deps, "PACKAGE", package)
+    notebooks = Path(__file__).parents[1] / "notebooks"
+    runs = {r.notebook.stem: r for r in suite.plan_runs(notebooks, tmp_path / "book", ["m"],
+                                                        ["fig2a_norm_logitvar", "voita_fig1_dead_neurons"])}
+    before = {name: suite.input_digest(run) for name, run in runs.items()}
+    with open(package / "voita_plots.py", "a") as fh:
+        fh.write("\n# an edit\n")
+    after = {name: suite.input_digest(run) for name, run in runs.items()}
+    assert after["fig2a_norm_logitvar"] == before["fig2a_norm_logitvar"]
+    assert after["voita_fig1_dead_neurons"] != before["voita_fig1_dead_neurons"]
+    with open(package / "models.py", "a") as fh:  # both load models
+        fh.write("\n# an edit\n")
+    again = {name: suite.input_digest(run) for name, run in runs.items()}
+    assert all(again[name] != after[name] for name in runs)
+
+
+def test_pages_carry_their_provenance(nb_dir: Path, tmp_path: Path) -> None:
+    run = one_run(nb_dir, tmp_path / "book", "demo")
+    assert suite.execute_run(run)
+    nb = nbformat.read(run.output, as_version=4)
+    cell = nb.cells[1]  # under the title
+    assert "provenance" in cell.metadata["tags"]
+    assert nb.cells[0].source.startswith("# Demo figure")
+    from helpers import provenance
+
+    assert f"helpers {helpers.__version__}" in cell.source and provenance.device() in cell.source
+    assert re.search(r"executed \d{4}-\d\d-\d\d \d\d:\d\d .* in \d+ s", cell.source) and "profile `quick`" in cell.source
+
+
+def test_provenance_records_models_rows_and_tables(tmp_path: Path, monkeypatch) -> None:
+    from helpers import cache, corpus, models, provenance, tiny
+
+    monkeypatch.setenv(cache.RESULTS_ENV, str(tmp_path))
+    provenance.reset()
+    model = models.load_model("tiny-random-opt")
+    corpus.make_rows(tiny.byte_tokenizer(), ["abc " * 200], bos_id=0, eos_id=0, seq_len=16, n_rows=5)
+    cache.cached_tables("demo", {"corpus": "x", "n_rows": 5}, lambda: {"t": pd.DataFrame({"a": [1]})})
+    prov = provenance.snapshot()
+    assert prov["models"] == [{"name": "tiny-random-opt", "source": "tiny", "fingerprint": models.weights_fingerprint(model),
+                               "dtype": "float32", "device": "cpu"}]
+    assert prov["rows"] == [{"rows": 5, "seq_len": 16}]
+    assert prov["tables"][0]["name"] == "demo" and prov["tables"][0]["cached"] is False
+    text = provenance.markdown(prov, wall_s=75)
+    assert models.weights_fingerprint(model) in text and "5 × 16 tokens (80 tokens)" in text and "1 min 15 s" in text

@@ -1,14 +1,13 @@
 """Tables cached on disk, keyed by everything that affects them (DESIGN §5).
 
 A cached result is a folder ``<results>/<name>-<key>/`` holding one parquet file per table and the
-key's parts in ``key.json`` (the key also covers a digest of the helpers modules that compute
-results, so editing them invalidates what they computed); it is written in a temporary folder and renamed into place whole, so
+key's parts in ``key.json`` (the key also covers the source of the module that computes the
+tables and of the helpers modules it imports, so editing them invalidates what they computed); it is written in a temporary folder and renamed into place whole, so
 an interrupted computation leaves nothing behind that a later run could mistake for a result.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -20,6 +19,7 @@ from typing import Any, Callable
 import pandas as pd
 
 import helpers
+from helpers import deps, provenance
 from helpers.io import cache_dir
 
 RESULTS_ENV = "NEURON_REPRO_RESULTS"
@@ -32,24 +32,10 @@ def results_root() -> Path:
     return root
 
 
-# Modules that only draw, report or run notebooks: editing them changes no cached table.
-PRESENTATION_MODULES = frozenset({"plots.py", "voita_plots.py", "report.py", "suite.py", "__main__.py"})
-
-
-@functools.lru_cache(maxsize=1)
-def code_digest() -> str:
-    """sha256 of the helpers modules that compute results, so that a code change invalidates the cache."""
-    h = hashlib.sha256()
-    package = Path(helpers.__file__).parent
-    for source in sorted(package.rglob("*.py")):
-        if source.name not in PRESENTATION_MODULES:
-            h.update(source.relative_to(package).as_posix().encode() + b"\0" + source.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
-
-
-def cache_key(parts: dict[str, Any]) -> str:
-    """sha256 (16 hex digits) of the key parts, the helpers version and the computing code."""
-    blob = json.dumps({**parts, "helpers_version": helpers.__version__, "code": code_digest()},
+def cache_key(parts: dict[str, Any], module: str = "helpers.cache") -> str:
+    """sha256 (16 hex digits) of the key parts, the helpers version and the source of ``module``
+    and every helpers module it imports (:func:`helpers.deps.digest`)."""
+    blob = json.dumps({**parts, "helpers_version": helpers.__version__, "code": deps.digest([module])},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -59,8 +45,10 @@ def cached_tables(name: str, parts: dict[str, Any], compute: Callable[[], dict[s
     """Return the tables ``compute()`` makes for ``parts``, from the cache when they are there."""
     if not enabled:
         return compute()
-    folder = results_root() / f"{name}-{cache_key(parts)}"
-    if (folder / "key.json").exists():
+    folder = results_root() / f"{name}-{cache_key(parts, compute.__module__)}"
+    cached = (folder / "key.json").exists()
+    provenance.note("tables", name=name, key=parts, cached=cached)
+    if cached:
         return _read(folder)
     tables = compute()
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}."))

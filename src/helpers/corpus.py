@@ -31,6 +31,7 @@ import torch
 from mwparserfromhell import nodes as mw_nodes
 from mwparserfromhell.wikicode import Wikicode
 
+from helpers import provenance
 from helpers.errors import CorpusError
 from helpers.io import atomic_path, cache_dir
 
@@ -81,7 +82,9 @@ def load_documents(name: str, *, n_docs: int | None = None) -> list[str]:
             f"corpus {name!r} contains no non-empty documents. Point `corpus` at a file with text "
             'in it, or use corpus="wikipedia-sample".'
         )
-    return docs[:n_docs] if n_docs is not None else docs
+    docs = docs[:n_docs] if n_docs is not None else docs
+    provenance.note("corpora", corpus=name, documents=len(docs))
+    return docs
 
 
 def _local_file(name: str) -> list[str]:
@@ -323,6 +326,7 @@ def make_rows(
     rows = rows[np.random.default_rng(seed).permutation(n_chunks)]
     if n_rows is not None:
         rows = rows[:n_rows]
+    provenance.note("rows", rows=int(rows.shape[0]), seq_len=seq_len)
     return torch.from_numpy(np.ascontiguousarray(rows))
 
 

@@ -28,7 +28,7 @@ import torch
 from transformer_lens.model_bridge import TransformerBridge
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from helpers import assets, tiny
+from helpers import assets, provenance, tiny
 from helpers.corpus import newline_token_ids
 from helpers.errors import OfflineError, UnknownModelError
 from helpers.io import cache_dir
@@ -169,6 +169,8 @@ def _finish(bridge: TransformerBridge, spec: ModelSpec) -> TransformerBridge:
         bridge.enable_compatibility_mode(disable_warnings=True)
     bridge.eval()
     bridge.cfg.repro_spec = spec
+    provenance.note("models", name=spec.name, source=spec.source, fingerprint=weights_fingerprint(bridge),
+                    dtype=str(bridge.cfg.dtype).replace("torch.", ""), device=str(bridge.cfg.device))
     return bridge
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import helpers
+from helpers import provenance
 from helpers.errors import ParameterError
 from helpers.io import atomic_path, write_json
 
@@ -50,6 +51,7 @@ def write_key_numbers(
         "model": model,
         "helpers_version": helpers.__version__,
         "numbers": dict(numbers),
+        "provenance": provenance.snapshot(),
     }
     return write_json(Path(results_dir) / KEY_NUMBERS_FILE, payload)
 

@@ -34,14 +34,13 @@ import yaml
 from tqdm import tqdm
 
 import helpers
+from helpers import deps, provenance
 from helpers.errors import ParameterError, SuiteError
 from helpers.io import atomic_path, write_json
 from helpers.report import KEY_NUMBERS_FILE
 
 DEFAULT_MODELS = ("smollm2-135m",)  # the offline default; add gemma-3-270m with --models
 CROSS = "_cross"  # chapter directory of the cross-model notebooks
-# Modules of the runner itself: notebooks never import them, so editing them reruns nothing.
-RUNNER_MODULES = frozenset({"suite.py", "__main__.py"})
 
 # Parameters per profile: "*" applies to every notebook, a notebook name overrides it. A value is
 # passed only to notebooks whose parameters cell declares that name.
@@ -242,8 +241,9 @@ def model_slug(model: str) -> str:
 
 
 def input_digest(run: Run) -> str:
-    """sha256 over the notebook, the parameters, the helpers package source (less the runner's
-    own modules) and the package version."""
+    """sha256 over the notebook, the parameters, the package version and the source of the
+    helpers modules the notebook imports, transitively (:mod:`helpers.deps`): editing a module
+    re-executes only the pages that depend on it."""
     h = hashlib.sha256()
 
     def feed(data: bytes) -> None:
@@ -252,12 +252,7 @@ def input_digest(run: Run) -> str:
 
     feed(run.notebook.read_bytes())
     feed(json.dumps(run.parameters, sort_keys=True, default=str).encode())
-    package = Path(helpers.__file__).parent
-    for source in sorted(package.rglob("*.py")):
-        if source.name in RUNNER_MODULES:
-            continue
-        feed(source.relative_to(package).as_posix().encode())
-        feed(source.read_bytes())
+    feed(deps.digest(deps.notebook_modules(run.notebook)).encode())
     feed(helpers.__version__.encode())
     return h.hexdigest()
 
@@ -325,6 +320,7 @@ def execute_run(run: Run, *, force: bool = False) -> bool:
             "Fix the notebook or its inputs, then rerun."
         ) from exc
     else:
+        add_provenance(tmp, run, time.monotonic() - start)
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the book is for reading
         os.replace(tmp, run.output)
     finally:
@@ -415,6 +411,25 @@ def first_heading(notebook: Path) -> str | None:
                 if match:
                     return match.group(1)
     return None
+
+
+def add_provenance(executed: Path, run: Run, wall_s: float) -> None:
+    """Put a provenance paragraph (models, data, versions, device, wall time) under the page's
+    title, from what the notebook recorded beside its key numbers."""
+    key_numbers = run.results_dir / KEY_NUMBERS_FILE
+    prov = json.loads(key_numbers.read_text()).get("provenance", {}) if key_numbers.exists() else {}
+    text = provenance.markdown(prov, wall_s=wall_s, executed=time.strftime("%Y-%m-%d %H:%M %Z"))
+    if run.model is None:
+        text += f" · models {', '.join(f'`{m}`' for m in run.parameters.get('models', []))}"
+    text += f" · profile `{run.profile}`"
+    nb = nbformat.read(executed, as_version=4)
+    cell = nbformat.v4.new_markdown_cell(text)
+    cell.metadata["tags"] = ["provenance"]
+    if nb.nbformat_minor < 5:
+        cell.pop("id", None)
+    first_is_title = bool(nb.cells) and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("#")
+    nb.cells.insert(1 if first_is_title else 0, cell)
+    nbformat.write(nb, executed)
 
 
 def collect_chapters(book_dir: Path) -> list[Chapter]:

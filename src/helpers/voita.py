@@ -210,7 +210,7 @@ def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", 
         st = special_tokens(model)
         rows = stats_rows(model, corpus, n_rows, seq_len, seed)
         vocab = vocab_of(rows, st.bos_id)
-        work = results_root() / f"activation-counts-{cache_key(key)}"
+        work = results_root() / f"activation-counts-{cache_key(key, __name__)}"
         work.mkdir(parents=True, exist_ok=True)
         groups = layer_groups(model.cfg.n_layers, bytes_per_layer(model.cfg.d_mlp, seq_len, len(vocab)), max_memory_gb)
         tables: dict[str, list[pd.DataFrame]] = {"neurons": [], "detector_tokens": [], "positional": []}
