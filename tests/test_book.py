@@ -16,7 +16,7 @@ from typing import Iterator
 import pytest
 import yaml
 
-from helpers import suite
+from helpers import scorecard, suite
 
 REPO = Path(__file__).parents[1]
 DATA = REPO / "tests" / "data" / "notebooks"
@@ -33,12 +33,23 @@ def book_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     book = root / "book"
     book.mkdir()
     shutil.copy(REPO / "book" / "_config.yml", book)
+    for folder in ("_ext", "_static"):  # the config's local extension and favicon
+        shutil.copytree(REPO / "book" / folder, book / folder)
     for run in suite.plan_runs(notebooks, book, MODELS, ["demo", "cross"]):
         suite.execute_run(run)
     with pytest.raises(suite.NotebookFailed):  # a failed run must stay out of the book
         suite.execute_run(suite.plan_runs(notebooks, book, ["model-a"], ["fails"])[0])
-    suite.write_book_sources(book)
+    suite.write_book_sources(book, claims=DEMO_CLAIMS)
     return book
+
+
+DEMO_CLAIMS = [
+    scorecard.Claim("Demo 2026", "squares sum to more than 0", "demo",
+                    lambda n: (n["sum_of_squares"], n["sum_of_squares"] > 0)),
+    scorecard.Claim("Demo 2026", "squares sum to more than a million", "demo",
+                    lambda n: (n["sum_of_squares"], n["sum_of_squares"] > 10**6)),
+    scorecard.Claim("Demo 2026", "a page that never ran", "absent", lambda n: (1, True)),
+]
 
 
 def toc_files(toc: dict) -> list[str]:
@@ -55,6 +66,7 @@ def test_toc_references_existing_files(book_dir: Path) -> None:
     assert toc["format"] == "jb-book" and toc["root"] == "intro"
     files = toc_files(toc)
     assert files == [
+        "scorecard",
         "runs/model-a/index", "runs/model-a/demo",
         "runs/model-b/index", "runs/model-b/demo",
         "runs/_cross/index", "runs/_cross/cross",
@@ -64,6 +76,11 @@ def test_toc_references_existing_files(book_dir: Path) -> None:
     assert (book_dir / "runs" / "model-a" / "fails.failed.ipynb").exists()  # kept, but not listed
     index = (book_dir / "runs" / "model-a" / "index.md").read_text()
     assert "[Demo figure: squares](demo.ipynb)" in index  # title = the notebook's first heading
+    card = (book_dir / "scorecard.md").read_text()
+    # demo ran with the quick profile's n_rows = 64 (0² + ... + 63² = 85344): pass, fail, n/a
+    assert "| Demo 2026 | squares sum to more than 0 (`demo`) | [85344 ✅ pass](runs/model-a/demo.ipynb) |" in card
+    assert "[85344 ❌ fail](runs/model-b/demo.ipynb)" in card and "not run n/a" in card
+    assert "`model-a`: 1 pass, 1 fail, 1 n/a" in card
     intro = (book_dir / "intro.md").read_text()
     assert "Stolfo et al. 2024" in intro and "Voita et al. 2023" in intro and "4-bit" in intro
 
@@ -141,6 +158,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
 
     options = webdriver.ChromeOptions()
     options.binary_location = str(CHROMIUM)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console messages, read per page
     for arg in [
         "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -183,6 +201,8 @@ def check_page(driver, url: str, base: str) -> dict:  # type: ignore[no-untyped-
     assert not broken, f"{url}: images that did not load: {broken}"
     remote = [r for r in info["resources"] if not r.startswith(base)]
     assert not remote, f"{url}: resources from the network: {remote}"
+    errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE" and base in e["message"]]
+    assert not errors, f"{url}: console errors from the site: {errors}"
     return info
 
 
@@ -194,6 +214,11 @@ def test_pages_render_in_a_headless_browser(browser: object, server: str, book_d
     browser.get(server + "index.html")  # type: ignore[attr-defined]
     WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("/intro.html"))  # its redirect
     check_page(browser, server + "intro.html", server)
+    card = check_page(browser, server + "scorecard.html", server)
+    cells = [link for link in card["links"] if "/runs/" in link]
+    assert sorted(cells) == sorted(f"{server}runs/{m}/demo.html" for m in MODELS for _ in range(2))
+    for link in cells:
+        assert http_status(link) == 200, link
     chapters = sorted(p.parent.name for p in (book_dir / "runs").glob("*/index.md"))
     assert chapters == sorted([*MODELS, suite.CROSS])
     for chapter in chapters:

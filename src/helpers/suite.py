@@ -34,7 +34,7 @@ import yaml
 from tqdm import tqdm
 
 import helpers
-from helpers import deps, provenance
+from helpers import deps, provenance, scorecard
 from helpers.errors import ParameterError, SuiteError
 from helpers.io import atomic_path, write_json
 from helpers.report import KEY_NUMBERS_FILE
@@ -462,8 +462,9 @@ def model_note(model: str) -> str:
     return f"{spec.description}. Caveats: {'; '.join(spec.caveats)}."
 
 
-def write_book_sources(book_dir: Path) -> Path:
-    """Write (atomically) ``intro.md``, one ``index.md`` per chapter and ``_toc.yml``; return the toc."""
+def write_book_sources(book_dir: Path, claims: list[scorecard.Claim] | None = None) -> Path:
+    """Write (atomically) ``intro.md``, ``scorecard.md`` (``claims``, default the papers'), one
+    ``index.md`` per chapter and ``_toc.yml``; return the toc."""
     chapters = collect_chapters(book_dir)
     if not chapters:
         raise BookBuildError(
@@ -473,6 +474,9 @@ def write_book_sources(book_dir: Path) -> Path:
     for chapter in chapters:
         _write_text(chapter.directory / "index.md", _chapter_index(chapter))
     _write_text(book_dir / "intro.md", _intro(book_dir, chapters))
+    models = {ch.title: ch.directory for ch in chapters if ch.directory.name != CROSS}
+    _write_text(book_dir / "scorecard.md",
+                scorecard.markdown(models, scorecard.CLAIMS if claims is None else claims, book_dir))
     parts = [
         {
             "caption": caption,
@@ -487,7 +491,8 @@ def write_book_sources(book_dir: Path) -> Path:
         }
         for caption, cross in (("Models", False), ("Across models", True))
     ]
-    toc = {"format": "jb-book", "root": "intro", "parts": [p for p in parts if p["chapters"]]}
+    summary = {"caption": "Summary", "chapters": [{"file": "scorecard"}]}
+    toc = {"format": "jb-book", "root": "intro", "parts": [summary, *[p for p in parts if p["chapters"]]]}
     return _write_text(book_dir / "_toc.yml", yaml.safe_dump(toc, sort_keys=False))
 
 
@@ -541,6 +546,9 @@ def _intro(book_dir: Path, chapters: list[Chapter]) -> str:
             "`python -m helpers run`; building the book does not execute anything. Each run also "
             "saved its figures as PNG files and its key numbers as `key_numbers.json` in "
             "`runs/<model>/<notebook>_files/`.",
+            "",
+            "The [scorecard](scorecard.md) lists every claim of the papers that a page measures, "
+            "with the value measured on each model and whether it meets the claim.",
             "",
             "## Models",
             "",
