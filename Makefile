@@ -31,4 +31,4 @@ test-fast: env
 	$(PY) -m pytest -m "not slow"
 
 clean:
-	rm -rf book/_build book/runs book/_toc.yml book/intro.md
+	rm -rf book/_build book/runs book/_toc.yml book/intro.md book/scorecard.md
