@@ -21,7 +21,7 @@ import torch
 
 from helpers import activations, tiny
 from helpers.corpus import load_documents, make_rows
-from helpers.models import KNOWN_MODELS, from_hf, load_model, special_tokens
+from helpers.models import ModelSpec, from_hf, load_model, special_tokens
 
 RANDOM_CONFIGS = {  # real sizes, random weights (no download)
     "opt-125m": ("opt", dict(hidden_size=768, ffn_dim=3072, num_hidden_layers=12, num_attention_heads=12,
@@ -40,7 +40,8 @@ def random_model(name: str, device: str):
     config.architectures = ["OPTForCausalLM" if arch == "opt" else "LlamaForCausalLM"]
     torch.manual_seed(0)
     hf = (OPTForCausalLM if arch == "opt" else LlamaForCausalLM)(config).eval()
-    return from_hf(hf, tiny.byte_tokenizer(), KNOWN_MODELS[f"tiny-random-{arch}"], device=device)
+    spec = ModelSpec(f"random:{name}", "tiny", arch, f"random-initialised {name} (benchmarks only)")
+    return from_hf(hf, tiny.byte_tokenizer(), spec, device=device)
 
 
 def main() -> None:

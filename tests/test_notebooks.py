@@ -8,8 +8,9 @@ import papermill as pm
 import pytest
 import torch
 
+from helpers import scorecard
 from helpers.models import load_model
-from helpers.weights import effective_w_out, unembed_svd
+from helpers.weights import effective_w_out
 
 NOTEBOOKS = sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb"))
 TINY = ["tiny-random-gpt2", "tiny-random-gemma3"]
@@ -39,6 +40,12 @@ def test_notebook_runs_on_tiny_model(notebook, model, tmp_path):
     params.update({name: value for name, value in SMALL.items() if declares(notebook, name)})
     numbers = run(notebook, tmp_path, **params)
     assert numbers["numbers"], "no key numbers written"
+    for claim in (c for c in scorecard.CLAIMS if c.page == notebook.stem):  # the scorecard can read them
+        assert scorecard.evaluate(claim, {notebook.stem: numbers["numbers"]})[0] != "not measured", claim.text
+
+
+def test_every_scorecard_claim_names_a_notebook():
+    assert {c.page for c in scorecard.CLAIMS} <= {p.stem for p in NOTEBOOKS}
 
 
 def _reference_rho(model_name: str, k: int) -> np.ndarray:

@@ -300,6 +300,10 @@ def test_planted_neurons_are_found(planted, results, monkeypatch):
 
 
 def test_trigram_detector_of_a_planted_neuron(planted, results, monkeypatch):
+    """DETECT_SUPPRESS fires on every 'x' and nowhere else, so its trigrams are the BOS-padded
+    windows ending in 'x', each covered; its covering count is computed here with a Counter."""
+    from collections import Counter
+
     tok = planted.tokenizer
     x = _token(tok, "x")
     rows = text_rows(tok, 16, 48, seed=6)
@@ -307,14 +311,19 @@ def test_trigram_detector_of_a_planted_neuron(planted, results, monkeypatch):
     stats = voita.neuron_stats(planted, corpus="planted", n_rows=16, seq_len=48, progress=False)
     tri = voita.ngram_detectors(planted, stats, n=3, progress=False)
     row = tri["neurons"].set_index(["layer", "neuron"]).loc[(0, DETECT_SUPPRESS)]
-    # it fires on every 'x', so each trigram ending in 'x' is covered; it is a trigram detector
-    # exactly when at most 50 trigrams hold 95 % of its firings
-    ends_in_x = tri["covered"][(tri["covered"].layer == 0) & (tri["covered"].neuron == DETECT_SUPPRESS)]
-    n_trigrams = len({tuple(rows[r, max(0, t - 2):t + 1].tolist()) for r, t in zip(*np.nonzero((rows == x).numpy()))})
-    assert row.cover <= n_trigrams
-    assert row.detector == (row.cover <= voita.MAX_DETECTOR_TRIGRAMS)
+
+    padded = [[0, 0, *r] for r in rows.tolist()]
+    windows = Counter(tuple(r[t - 2:t + 1]) for r in padded for t in range(3, len(r)) if r[t] == x)
+    counts = sorted(windows.values(), reverse=True)
+    total, cover = sum(counts), 0
+    while sum(counts[:cover]) < 0.95 * total:
+        cover += 1
+    assert row.cover == cover and row.n_covered == len(windows) and row.covered_share == 1.0
+    assert row.detector == (cover <= voita.MAX_DETECTOR_TRIGRAMS)
+    mine = tri["covered"][(tri["covered"].layer == 0) & (tri["covered"].neuron == DETECT_SUPPRESS)]
     if row.detector:
-        assert all(tokens[-1] == x for tokens in ends_in_x.tokens) and ends_in_x["count"].sum() == (rows == x).sum()
+        assert {tuple(t) for t in mine.tokens} == set(windows)
+        assert dict(zip(map(tuple, mine.tokens), mine["count"])) == dict(windows)
 
 
 def test_soft_threshold_for_non_relu_models():

@@ -7,7 +7,6 @@ tests can check them on hand-made counts.
 
 from __future__ import annotations
 
-import os
 import shutil
 from dataclasses import dataclass
 from typing import Any
@@ -99,16 +98,15 @@ def _xlog_ratio(p: np.ndarray, q: np.ndarray) -> np.ndarray:
 
 def on_ranges(fr_pos: np.ndarray, positions: np.ndarray) -> list[tuple[int, int]]:
     """Position ranges (first, last) where the curve is "on": it turns on at fr >= ON and off at fr <= OFF."""
-    ranges, start, on = [], None, False
-    for pos, value in zip(positions, fr_pos):
-        if not on and value >= ON:
-            on, start = True, pos
-        elif on and value <= OFF:
-            ranges.append((int(start), int(prev)))
-            on = False
-        prev = pos
-    if on:
-        ranges.append((int(start), int(positions[-1])))
+    ranges, start = [], None
+    for i, value in enumerate(fr_pos):
+        if start is None and value >= ON:
+            start = i
+        elif start is not None and value <= OFF:
+            ranges.append((int(positions[start]), int(positions[i - 1])))
+            start = None
+    if start is not None:
+        ranges.append((int(positions[start]), int(positions[-1])))
     return ranges
 
 
@@ -378,16 +376,19 @@ def vocab_projection(model: TransformerBridge, layer: int, neurons: list[int]) -
 
 def suppression(model: TransformerBridge, stats: NeuronStats) -> pd.DataFrame:
     """Per token detector: the mean projection of its covered (trigger) tokens, their mean
-    percentile among all tokens (0: most suppressed), and ``suppresses`` = mean projection < 0."""
+    percentile among all tokens (0: most suppressed), and ``suppresses`` = mean projection < 0.
+    One vocabulary projection per layer, for all of that layer's detectors."""
     rows = []
-    for (layer, neuron), frame in stats.detector_tokens.groupby(["layer", "neuron"]):
-        proj = vocab_projection(model, int(layer), [int(neuron)])[0].cpu().numpy()
-        triggers = frame.token.to_numpy()
-        rank = proj.argsort().argsort() / (len(proj) - 1)
-        rows.append({"layer": layer, "neuron": neuron, "n_triggers": len(triggers),
-                     "trigger_projection": float(proj[triggers].mean()),
-                     "trigger_percentile": float(100 * rank[triggers].mean()),
-                     "suppresses": bool(proj[triggers].mean() < 0)})
+    for layer, in_layer in stats.detector_tokens.groupby("layer"):
+        neurons = sorted(in_layer.neuron.unique().tolist())
+        projections = vocab_projection(model, int(layer), neurons).cpu().numpy()  # [detectors, d_vocab]
+        for neuron, proj in zip(neurons, projections):
+            triggers = in_layer.token[in_layer.neuron == neuron].to_numpy()
+            rank = proj.argsort().argsort() / (len(proj) - 1)
+            rows.append({"layer": layer, "neuron": neuron, "n_triggers": len(triggers),
+                         "trigger_projection": float(proj[triggers].mean()),
+                         "trigger_percentile": float(100 * rank[triggers].mean()),
+                         "suppresses": bool(proj[triggers].mean() < 0)})
     return _typed(rows, {"layer": "int64", "neuron": "int64", "n_triggers": "int64", "trigger_projection": "float64",
                          "trigger_percentile": "float64", "suppresses": "bool"})
 
