@@ -41,19 +41,42 @@ def test_interrupted_computation_leaves_nothing(results):
     assert list(results.iterdir()) == []
 
 
-def test_rule_on_a_hand_made_layer():
-    """Top-10 by rho, then 1 - DE/TE >= 0.5 and prediction change <= the layer median, sorted by |ΔH|."""
-    n = 14
-    summary = pd.DataFrame({
-        "neuron": range(n),
-        "rho": [0.9, 0.8, 0.7, 0.6, 0.5, 0.45, 0.4, 0.35, 0.3, 0.25, 0.2, 0.1, 0.05, 0.01],
-        "ln_fraction": [0.9, 0.4, 0.8, 0.7, 0.9, 0.6, 0.2, 0.55, 0.9, 0.95, 0.99, 0.99, 0.0, 0.0],
-        "pred_change": [0.001, 0.001, 0.5, 0.002, 0.003, 0.004, 0.001, 0.0, 0.2, 0.1, 0.0, 0.0, 0.1, 0.1],
-        "abs_dentropy": [0.01, 0.5, 0.5, 0.03, 0.02, 0.002, 0.5, 0.001, 0.5, 0.5, 0.5, 0.5, 0.0, 0.0],
+def hand_made_layer(n: int = 40) -> pd.DataFrame:
+    """A layer of ``n`` ordinary neurons (a spread-out bulk) to plant outliers in."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({
+        "neuron": range(n), "label": [f"1.{i}" for i in range(n)],
+        "rho": rng.uniform(0.1, 0.2, n), "ln_fraction": rng.normal(0, 0.01, n),
+        "abs_dentropy": rng.uniform(0.002, 0.004, n), "pred_change": rng.uniform(0.002, 0.006, n),
+        "norm": rng.uniform(3, 4, n), "logit_var": rng.uniform(1e-3, 2e-3, n),
+        "abs_dkl": rng.uniform(0.003, 0.005, n), "freq_fraction": rng.normal(0, 0.01, n),
     })
-    # median prediction change = 0.0025: neuron 4 (0.003), 5 (0.004) and 9 (0.1) fail it; 1, 6 fail 1 - DE/TE;
-    # 2, 8 fail both; 10, 11 are not in the top 10 by rho.
-    assert entropy.entropy_neurons(summary) == [3, 0, 7]
+    frame.attrs["n_tokens"] = 1000
+    return frame
+
+
+def test_entropy_rule_on_a_hand_made_layer():
+    """Outliers in rho and 1 - DE/TE with a majority share and more entropy per prediction change."""
+    s = hand_made_layer()
+    s.loc[0, ["rho", "ln_fraction", "abs_dentropy", "pred_change"]] = [0.8, 0.7, 0.03, 0.001]  # entropy neuron
+    s.loc[1, ["rho", "ln_fraction", "abs_dentropy", "pred_change"]] = [0.9, 0.8, 0.05, 0.002]  # a stronger one
+    s.loc[2, ["rho", "ln_fraction"]] = [0.8, 0.3]  # an outlier in both, but not mostly through the norm
+    s.loc[3, ["rho", "ln_fraction"]] = [0.15, 0.9]  # through the norm, but not in the null space
+    s.loc[4, ["rho", "ln_fraction", "abs_dentropy", "pred_change"]] = [0.8, 0.7, 0.003, 0.05]  # moves the prediction
+    s.loc[5, ["norm", "logit_var"]] = [40, 1e-6]  # high norm, low LogitVar: not a criterion
+    assert entropy.entropy_neurons(s) == [1, 0]
+    s.loc[6:, "ln_fraction"] = 0.6  # if the whole layer acted through the norm, nothing would be unusual
+    assert entropy.entropy_neurons(s) == []
+
+
+def test_token_frequency_rule_on_a_hand_made_layer():
+    s = hand_made_layer()
+    s.loc[0, ["abs_dkl", "freq_fraction"]] = [0.05, 0.4]  # token-frequency neuron
+    s.loc[1, ["abs_dkl", "freq_fraction"]] = [0.09, 0.5]  # a stronger one
+    s.loc[2, ["abs_dkl", "freq_fraction"]] = [0.09, 0.02]  # moves the KL, not along u_freq (an entropy neuron)
+    s.loc[3, ["abs_dkl", "freq_fraction"]] = [0.004, 0.6]  # along u_freq, but a small KL effect
+    s.loc[4, ["abs_dkl", "freq_fraction"]] = [0.09, 0.2]  # an outlier in both, but below a quarter
+    assert entropy.token_frequency_neurons(s) == [1, 0]
 
 
 def test_sweep_matches_a_hooked_rerun_and_is_cached(results):
@@ -69,7 +92,7 @@ def test_sweep_matches_a_hooked_rerun_and_is_cached(results):
     mine = sweep.tokens[sweep.tokens.neuron == neuron]
     np.testing.assert_allclose(mine.dloss_te.to_numpy(), ref["loss"].numpy() - mine.loss.to_numpy(), atol=1e-4)
     candidates = set(sweep.tokens.neuron) - set(sweep.random_neurons)
-    assert set(sweep.summary.nlargest(entropy.TOP_RHO, "rho").neuron) <= candidates
+    assert set(sweep.summary.nlargest(entropy.N_TOP, "rho").neuron) <= candidates
     assert len(sweep.random_neurons) == min(entropy.N_RANDOM, model.cfg.d_mlp - len(candidates))
     again = entropy.run_sweep(model, n_rows=6, k=2, seed=1, progress=False)
     pd.testing.assert_frame_equal(again.summary, sweep.summary)
@@ -86,3 +109,45 @@ def test_cache_key_follows_the_computing_code(monkeypatch):
     before = cache.cache_key({"a": 1}, "helpers.entropy")
     monkeypatch.setattr(cache.deps, "digest", lambda modules: "edited")
     assert cache.cache_key({"a": 1}, "helpers.entropy") != before
+
+
+def planted_llama():
+    """tiny-random-llama with an entropy neuron and a token-frequency neuron planted in the final layer.
+
+    Entropy neuron 5 writes only along residual direction 0, which the unembedding ignores (its row
+    of W_U is zeroed), with a large weight: it can act only through the final norm's scale.
+    Token-frequency neuron 7 writes only along residual direction 1, whose row of W_U is made the
+    frequency direction u_freq of the corpus the sweep counts: its direct effect on the logits is
+    along u_freq and nothing else, and no other neuron writes along it.
+    """
+    import torch
+
+    from helpers import unigram
+
+    model = load_model("tiny-random-llama")
+    layer = model.cfg.n_layers - 1
+    u = unigram.frequency_direction(unigram.unigram_distribution(unigram.count_tokens(model, "wikipedia-sample"),
+                                                                 model.cfg.d_vocab))
+    with torch.no_grad():
+        w_u = model.unembed.weight  # [vocab, d_model]
+        w_u[:, 0] = 0  # residual direction 0 is now an exact null space
+        w_u[:, 1] = (u * w_u[:, 2:].norm(dim=0).median()).float()  # direction 1 moves the logits along u_freq
+        out = model.blocks[layer].mlp.out.weight  # [d_model, d_mlp]
+        typical = out.norm(dim=0).median()
+        out[1] = 0  # no other neuron writes along the frequency direction
+        out[:, 5] = 0
+        out[0, 5] = 30 * typical
+        out[:, 7] = 0
+        out[1, 7] = 3 * typical
+    return model
+
+
+def test_rules_select_exactly_the_planted_neurons(results):
+    model = planted_llama()
+    sweep = entropy.run_sweep(model, n_rows=6, k=3, seed=0, progress=False)
+    s = sweep.summary.set_index("neuron")
+    assert s.rho[5] > 0.99 and s.ln_fraction[5] > 0.9  # the planted neuron is what it should be
+    assert entropy.entropy_neurons(sweep.summary) == [5]
+    assert entropy.token_frequency_neurons(sweep.summary) == [7]
+    counts = entropy.selection_counts(sweep, seed=0)
+    assert counts["entropy"].value == 1 and counts["frequency"].value == 1

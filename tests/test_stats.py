@@ -51,3 +51,12 @@ def test_robust_z_ignores_the_outliers_it_is_meant_to_find():
     mad = np.median(np.abs(bulk - 0.0))  # the outlier moves neither median nor MAD here
     assert z[-1] == pytest.approx(100 / (1.4826 * mad), rel=1e-9)
     assert np.all(np.isfinite(stats.robust_z(np.array([0.0, 0.0, 0.0, 5.0]))))
+
+
+def test_bootstrap_units_resamples_whole_units():
+    # two rows: row 0 has tokens [1, 1], row 1 has [5]; a resample is {0,0}, {0,1}, {1,0} or {1,1}
+    est = stats.bootstrap_units({"x": np.array([1.0, 1.0, 5.0])}, np.array([0, 0, 1]),
+                                lambda c: c["x"].mean(), unit="rows", n_boot=400, seed=2)
+    assert est.value == pytest.approx(7 / 3) and est.n == 2
+    assert est.low == pytest.approx(1.0) and est.high == pytest.approx(5.0)
+    assert stats.exact(2.5).text() == "2.5 [2.5, 2.5]"

@@ -109,15 +109,3 @@ def test_planted_frequency_neuron_ranks_first():
     assert float(cos[target]) == pytest.approx(float(torch.nn.functional.cosine_similarity(w_u.T @ w, u, dim=0)), abs=1e-4)
 
 
-def test_token_frequency_rule_on_a_hand_made_layer():
-    """Top-10 by |cos with u_freq|, then 1 - DE_freq/TE >= 0.25, sorted by mean |ΔKL|."""
-    import pandas as pd
-
-    summary = pd.DataFrame({
-        "neuron": range(12),
-        "freq_cos": [0.9, -0.8, 0.7, 0.6, -0.5, 0.4, 0.3, 0.2, 0.15, 0.12, 0.05, 0.01],
-        "freq_fraction": [0.5, 0.3, 0.1, 0.6, 0.26, 0.0, 0.2, 0.0, 0.0, 0.9, 0.9, 0.9],
-        "abs_dkl": [0.1, 0.4, 0.9, 0.05, 0.2, 0.0, 0.0, 0.0, 0.0, 0.3, 1.0, 1.0],
-    })
-    # 10 and 11 are outside the top 10 by |cos|; 2, 5-8 fall below 0.25
-    assert unigram.token_frequency_neurons(summary) == [1, 9, 4, 0, 3]

@@ -16,30 +16,87 @@ import pandas as pd
 from transformer_lens.model_bridge import TransformerBridge
 
 from helpers import paper
-from helpers.ablation import ablate, clean_run
+from helpers.ablation import AblationResult, ablate, clean_run
 from helpers.cache import cached_tables
 from helpers.corpus import load_documents, make_rows
 from helpers.errors import ParameterError
 from helpers.models import special_tokens, weights_fingerprint
-from helpers.unigram import (frequency_cosines, frequency_direction, token_frequency_neurons, unigram_counts,
-                             unigram_distribution)
+from helpers.stats import Estimate, bootstrap, robust_z
+from helpers.unigram import frequency_cosines, frequency_direction, unigram_counts, unigram_distribution
 from helpers.weights import neuron_weight_table
 
-# The paper's rule, in one place (PAPER_SPEC A4 item 10 and A7 Fig 1/2e):
-TOP_RHO = 10  # candidates: the top-10 final-layer neurons by rho (the authors' select_top_n)
-MIN_LN_FRACTION = 0.5  # most of the effect on the loss goes through the final norm: 1 - DE/TE >= 0.5
-N_RANDOM = 100  # random final-layer neurons pooled as the "Random" baseline (Fig 2c)
+# The selection rules (book: Methods, "Selection rules"), in one place. What scales with the model
+# (ρ, |ΔD_KL|) is judged against the layer's own distribution with robust z-scores
+# (helpers.stats.robust_z): a neuron is unusual when it sits at least Z_OUTLIER robust standard
+# deviations above the layer's median neuron. The mediated shares (1 − DE/TE, 1 − DE_freq/TE) are
+# dimensionless fractions of a neuron's own effect, so "largely mediated" is also read as a share.
+Z_OUTLIER = 3.0
+MIN_LN_SHARE = 0.5  # entropy neurons: most of the effect on the loss goes through the final norm
+MIN_FREQ_SHARE = 0.25  # token-frequency neurons: a quarter of it along the frequency direction ("significantly")
+N_RANDOM = 100  # random final-layer neurons pooled as the "Random" baseline (Figs 2c, 3c)
+N_TOP = 10  # besides the selected neurons, the top N_TOP by each effect keep their per-token results
+
+
+def selection_scores(summary: pd.DataFrame) -> pd.DataFrame:
+    """Per neuron, the robust z-scores (helpers.stats.robust_z, within the layer) the rules read:
+
+    - ``z_rho``: ρ, the share of ‖w_out‖ in the unembedding's null space;
+    - ``z_ln``: 1 − DE/TE, the share of the effect on the loss that goes through the final norm;
+    - ``z_entropy_per_prediction``: log(|ΔH| / p), the entropy change per change of the top
+      prediction (p = prediction-change rate, floored at half a token so that p = 0 stays finite);
+    - ``z_norm``, ``z_logit_var``: ‖w_out‖ and log LogitVar (Fig 2a; reported, never used to select);
+    - when the sweep measured token-frequency effects: ``z_dkl`` (mean |ΔD_KL(P_freq ‖ P_model)|)
+      and ``z_freq`` (1 − DE_freq/TE).
+    """
+    floor = 0.5 / max(int(summary.attrs.get("n_tokens", 0)), 1)
+    scores = pd.DataFrame({
+        "neuron": summary.neuron.to_numpy(),
+        "z_rho": robust_z(summary.rho),
+        "z_ln": robust_z(summary.ln_fraction),
+        "z_entropy_per_prediction": robust_z(np.log(summary.abs_dentropy.clip(lower=1e-12)
+                                                    / summary.pred_change.clip(lower=floor))),
+        "z_norm": robust_z(summary.norm),
+        "z_logit_var": robust_z(np.log(summary.logit_var.clip(lower=1e-300))),
+    })
+    if "abs_dkl" in summary:
+        scores["z_dkl"] = robust_z(summary.abs_dkl)
+        scores["z_freq"] = robust_z(summary.freq_fraction)
+    return scores.set_index(summary.index)
 
 
 def entropy_neurons(summary: pd.DataFrame) -> list[int]:
-    """Entropy neurons: among the top ``TOP_RHO`` neurons by rho (output weight in the unembedding's
-    null space), those with ln_fraction >= ``MIN_LN_FRACTION`` (the effect acts through the final
-    norm's scale) and a prediction-change rate no larger than the layer's median (they change
-    confidence, not the top prediction). Sorted by |ΔEntropy|, largest first."""
-    top = summary.nlargest(TOP_RHO, "rho")
-    median_change = summary.pred_change.median()
-    chosen = top[(top.ln_fraction >= MIN_LN_FRACTION) & (top.pred_change <= median_change)]
-    return list(chosen.sort_values("abs_dentropy", ascending=False).neuron)
+    """Entropy neurons, by the mechanism Stolfo et al. identify (Figs 1, 2e): final-layer neurons that
+
+    1. write unusually much into the unembedding's null space: z(ρ) >= Z_OUTLIER;
+    2. act on the loss unusually much through the final norm, z(1 − DE/TE) >= Z_OUTLIER, and mostly
+       so: 1 − DE/TE >= MIN_LN_SHARE (their effect "depends on LayerNorm", Fig 1);
+    3. change the entropy more per change of the top prediction than the layer's median neuron:
+       z(log |ΔH| / prediction change) > 0 ("minimal impact on the prediction", relative to the
+       entropy change; there is no absolute prediction-change cut).
+
+    Norm and LogitVar are not used: whether the selected neurons also have a large norm and a low
+    LogitVar (Fig 2a) is a finding, reported beside them. Sorted by |ΔH|, largest first.
+    """
+    z = selection_scores(summary)
+    chosen = summary[(z.z_rho >= Z_OUTLIER) & (z.z_ln >= Z_OUTLIER) & (summary.ln_fraction >= MIN_LN_SHARE)
+                     & (z.z_entropy_per_prediction > 0)]
+    return [int(n) for n in chosen.sort_values("abs_dentropy", ascending=False).neuron]
+
+
+def token_frequency_neurons(summary: pd.DataFrame) -> list[int]:
+    """Token-frequency neurons, as Stolfo et al. Fig 3b describes them ("with high effect on
+    D_KL(P_freq‖P_model), significantly mediated by the token frequency direction"): neurons with
+
+    1. an unusually large effect on D_KL(P_freq ‖ P_model): z(mean |ΔD_KL|) >= Z_OUTLIER, and
+    2. an unusually large share of their effect on the loss along the frequency direction,
+       z(1 − DE_freq/TE) >= Z_OUTLIER, of at least MIN_FREQ_SHARE.
+
+    Sorted by mean |ΔD_KL|, largest first. (Entropy neurons also move the KL a lot, but not along
+    the frequency direction: rule 2 tells them apart.)
+    """
+    z = selection_scores(summary)
+    chosen = summary[(z.z_dkl >= Z_OUTLIER) & (z.z_freq >= Z_OUTLIER) & (summary.freq_fraction >= MIN_FREQ_SHARE)]
+    return [int(n) for n in chosen.sort_values("abs_dkl", ascending=False).neuron]
 
 
 @dataclass
@@ -47,7 +104,8 @@ class Sweep:
     """The result of :func:`run_sweep`."""
 
     summary: pd.DataFrame  # one row per neuron: effects + norm, logit_var, rho
-    tokens: pd.DataFrame  # one row per (neuron, evaluated token) for ``token_neurons``
+    tokens: pd.DataFrame  # one row per (neuron, evaluated token) for the neurons the pages follow
+    per_row: pd.DataFrame  # one row per (neuron, evaluated row): sums over the row's tokens (intervals)
     info: dict  # what produced it: model, corpus, rows, tokens, ...
 
     @property
@@ -65,13 +123,14 @@ class Sweep:
 
 def run_sweep(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_rows: int = 64, k: int = 4,
               seed: int = 42, seq_len: int = 256, batch_size: int = 8, null_space_k: int | None = None,
-              cache: bool = True, progress: bool = True) -> Sweep:
+              counts_file: str | None = None, cache: bool = True, progress: bool = True) -> Sweep:
     """Mean-ablate every final-layer neuron on the filtered tokens of ``k`` of ``n_rows`` corpus rows.
 
     Means ā are over all tokens of the ``n_rows`` rows (BOS included), as the authors did; the k
     evaluated rows are drawn without replacement with ``seed``. The same pass also measures each
     neuron's effect on D_KL(P_freq ‖ P_model) and its frequency-mediated share (token-frequency
-    neurons), with P_freq from ``helpers.unigram.unigram_counts``.
+    neurons), with P_freq from ``helpers.unigram.unigram_counts`` (the paper's counts for its
+    models, ``counts_file`` if given, else the corpus counted with the model's tokenizer).
     """
     if not 1 <= k <= n_rows:
         raise ParameterError(f"k (evaluated rows) must be between 1 and n_rows={n_rows}, got {k}")
@@ -79,7 +138,7 @@ def run_sweep(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_r
     key = {"model": spec.name, "weights": weights_fingerprint(model), "corpus": corpus, "n_rows": n_rows,
            "k": k, "seed": seed, "seq_len": seq_len, "null_space_k": null_space_k, "dtype": str(model.cfg.dtype)}
 
-    counts, unigram_source = unigram_counts(model, corpus)
+    counts, unigram_source = unigram_counts(model, corpus, counts_file=counts_file)
     key["unigram"] = unigram_source
 
     def compute() -> dict[str, pd.DataFrame]:
@@ -93,10 +152,11 @@ def run_sweep(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_r
         weights = neuron_weight_table(model, k=null_space_k)
         weights["freq_cos"] = frequency_cosines(model, frequency_direction(p_freq), run.layer).cpu().numpy()
         summary = result.summary().merge(weights[["neuron", "norm", "logit_var", "rho", "freq_cos"]], on="neuron")
+        summary.attrs["n_tokens"] = len(run.targets)
         rng = np.random.default_rng(seed)
-        candidates = set(summary.nlargest(TOP_RHO, "rho").neuron) | set(summary.nlargest(TOP_RHO, "abs_dentropy").neuron)
-        candidates |= set(summary.assign(a=summary.freq_cos.abs()).nlargest(TOP_RHO, "a").neuron)
-        candidates |= set(summary.nlargest(TOP_RHO, "abs_dkl").neuron)
+        candidates = set(entropy_neurons(summary)) | set(token_frequency_neurons(summary))
+        for column in ("rho", "abs_dentropy", "ln_fraction", "abs_dkl", "freq_fraction"):
+            candidates |= set(summary.nlargest(N_TOP, column).neuron)
         for known in (paper.ENTROPY_NEURONS, paper.TOKEN_FREQUENCY_NEURONS):
             candidates |= {n for (layer, n) in known.get(spec.name, []) if layer == run.layer}
         others = np.setdiff1d(summary.neuron.to_numpy(), sorted(candidates))
@@ -107,12 +167,96 @@ def run_sweep(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_r
         summary.attrs.update(n_tokens=len(run.targets), n_mean_tokens=run.n_mean_tokens,
                              null_space_k=weights.attrs["null_space_k"], layer=run.layer,
                              random_neurons=random, eval_rows=eval_rows)
-        return {"summary": summary, "tokens": tokens}
+        return {"summary": summary, "tokens": tokens, "per_row": per_row_sums(result, eval_rows)}
 
     tables = cached_tables("entropy-sweep", key, compute, enabled=cache)
     summary = tables["summary"]
     info = {**key, **summary.attrs}
-    return Sweep(summary=summary, tokens=tables["tokens"], info=info)
+    return Sweep(summary=summary, tokens=tables["tokens"], per_row=tables["per_row"], info=info)
+
+
+def per_row_sums(result: AblationResult, eval_rows: list[int]) -> pd.DataFrame:
+    """Per (neuron, evaluated row): the number of evaluated tokens and the sums over them of
+    |ΔL_TE|, |ΔL_DE|, |ΔH|, ΔH, prediction changes and, with token-frequency effects, |ΔL_DEfreq| and
+    |ΔD_KL|. Every per-neuron number of the summary is a ratio of these sums over rows, so a
+    bootstrap over rows (:func:`neuron_estimates`) needs nothing else."""
+    pt = result.per_token
+    row_of_token = result.run.positions[:, 0].numpy()  # [M] index into eval_rows
+    onehot = np.zeros((len(row_of_token), len(eval_rows)))
+    onehot[np.arange(len(row_of_token)), row_of_token] = 1.0  # [M, k]
+    metrics = {"te": np.abs(pt["loss_te"] - pt["loss"]), "de": np.abs(pt["loss_de"] - pt["loss"]),
+               "abs_dh": np.abs(pt["entropy_te"] - pt["entropy"]), "dh": pt["entropy_te"] - pt["entropy"],
+               "pred": pt["pred_change"].astype(np.float64)}
+    if "kl" in pt:
+        metrics.update(freq=np.abs(pt["loss_freq"] - pt["loss"]), abs_dkl=np.abs(pt["kl_te"] - pt["kl"]))
+    n_neurons, k = len(result.neurons), len(eval_rows)
+    frame = pd.DataFrame({"neuron": np.repeat(result.neurons, k), "row": np.tile(eval_rows, n_neurons),
+                          "n_tokens": np.tile(onehot.sum(0), n_neurons).astype(np.int64)})
+    for name, values in metrics.items():
+        frame[name] = (values.astype(np.float64) @ onehot).reshape(-1)  # [n_neurons, k] -> long
+    return frame
+
+
+def neuron_estimates(sweep: Sweep, neuron: int, *, seed: int = 0) -> dict[str, Estimate]:
+    """A neuron's sweep numbers with 95 % intervals from a bootstrap over the evaluated rows:
+    ``ln_fraction`` = 1 − Σ|ΔL_DE| / Σ|ΔL_TE|, ``abs_dentropy`` = Σ|ΔH| / n, ``dentropy`` = ΣΔH / n,
+    ``pred_change`` = Σ changes / n, and with token-frequency effects ``freq_fraction`` =
+    1 − Σ|ΔL_DEfreq| / Σ|ΔL_TE| and ``abs_dkl`` = Σ|ΔD_KL| / n (sums over the resampled rows)."""
+    rows = sweep.per_row[sweep.per_row.neuron == neuron]
+    if rows.empty:
+        raise ParameterError(f"neuron {neuron} is not in this sweep's layer (d_mlp = {len(sweep.summary)})")
+    n = rows.n_tokens.to_numpy(np.float64)
+    sums = {c: rows[c].to_numpy(np.float64) for c in rows.columns if c not in ("neuron", "row", "n_tokens")}
+    stats_of = {
+        "ln_fraction": lambda i: 1 - sums["de"][i].sum() / sums["te"][i].sum(),
+        "abs_dentropy": lambda i: sums["abs_dh"][i].sum() / n[i].sum(),
+        "dentropy": lambda i: sums["dh"][i].sum() / n[i].sum(),
+        "pred_change": lambda i: sums["pred"][i].sum() / n[i].sum(),
+    }
+    if "freq" in sums:
+        stats_of["freq_fraction"] = lambda i: 1 - sums["freq"][i].sum() / sums["te"][i].sum()
+        stats_of["abs_dkl"] = lambda i: sums["abs_dkl"][i].sum() / n[i].sum()
+    return {name: bootstrap(f, len(n), unit="rows", seed=seed) for name, f in stats_of.items()}
+
+
+def row_sums(sweep: Sweep) -> dict[str, np.ndarray]:
+    """The per-row sums as arrays [n_neurons (summary order), k rows], plus ``n_tokens`` [k]."""
+    table = sweep.per_row.pivot(index="neuron", columns="row")
+    order = sweep.summary.neuron.to_numpy()
+    sums = {name: table[name].loc[order].to_numpy(np.float64) for name in table.columns.levels[0] if name != "n_tokens"}
+    sums["n_tokens"] = table["n_tokens"].iloc[0].to_numpy(np.float64)
+    return sums
+
+
+def resampled_summary(sweep: Sweep, sums: dict[str, np.ndarray], idx: np.ndarray) -> pd.DataFrame:
+    """The summary's per-neuron effects recomputed from the evaluated rows ``idx`` (with repeats):
+    what a bootstrap replicate of the sweep would have measured. Weight statistics are kept."""
+    n = sums["n_tokens"][idx].sum()
+    s = {name: values[:, idx].sum(1) for name, values in sums.items() if name != "n_tokens"}
+    frame = sweep.summary[["neuron", "label", "norm", "logit_var", "rho", "freq_cos"]].copy()
+    frame["ln_fraction"] = 1 - s["de"] / s["te"]
+    frame["abs_dentropy"] = s["abs_dh"] / n
+    frame["pred_change"] = s["pred"] / n
+    if "freq" in s:
+        frame["freq_fraction"] = 1 - s["freq"] / s["te"]
+        frame["abs_dkl"] = s["abs_dkl"] / n
+    frame.attrs["n_tokens"] = int(n)
+    return frame
+
+
+def selection_counts(sweep: Sweep, *, seed: int = 0) -> dict[str, Estimate]:
+    """How many neurons each rule selects (``entropy``, ``frequency``), with intervals: the rules
+    re-applied to the per-neuron effects of resampled evaluated rows (a bootstrap over rows)."""
+    sums = row_sums(sweep)
+
+    def counts(idx: np.ndarray) -> np.ndarray:
+        frame = resampled_summary(sweep, sums, idx)
+        return np.array([len(entropy_neurons(frame)), len(token_frequency_neurons(frame))], dtype=np.float64)
+
+    boot = bootstrap(counts, len(sums["n_tokens"]), unit="rows", seed=seed)
+    return {name: Estimate(float(boot["value"][i]), float(boot["low"][i]), float(boot["high"][i]),
+                           len(sums["n_tokens"]), "rows")
+            for i, name in enumerate(("entropy", "frequency"))}
 
 
 def describe_sweep(sweep: Sweep) -> str:

@@ -1,183 +1,458 @@
-"""The book's scorecard: each claim of the papers that a page measures, per model run.
+"""The book's scorecard: each checkable claim of the papers that a page measures, per model.
 
-A :class:`Claim` reads the key numbers one page wrote (``runs/<model>/<page>_files/key_numbers.json``)
-and returns the measured value and whether it meets the claim's stated criterion, or ``None``
-when the claim does not apply (the page did not run, or the quantity does not exist for that model).
-The criteria are the suite's reading of the papers (PAPER_SPEC A8, B4), written next to each claim.
+A :class:`Claim` holds the claim in the paper's words, the value the paper reports and on which
+model, the page that measures it, and its rule: a function of the page's key numbers
+(``runs/<model>/<page>_files/key_numbers.json``) that returns our value with its 95 % interval and
+a verdict. The verdicts use the interval, never the point alone (book: Methods, "Intervals and
+verdicts"):
+
+- **reproduced**: the whole interval is on the claim's side of the rule's threshold;
+- **partly**: the point estimate is, but the interval reaches across (or only the qualitative half
+  of a two-part claim holds);
+- **not reproduced**: the point estimate is not on the claim's side;
+- **n/a**: the page did not run for this model, or the claim is about something this model does
+  not have (e.g. a neuron the paper names in another model).
+
+A rule is never weaker than the claim: where the paper gives a number, the rule compares with it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from helpers.report import KEY_NUMBERS_FILE
+from helpers.stats import Estimate, is_estimate
 
-Measure = Callable[[dict[str, Any]], "tuple[Any, bool] | None"]
+STOLFO, VOITA = "Stolfo et al. 2024", "Voita et al. 2023"
+REPRODUCED, PARTLY, NOT, NA = "reproduced", "partly", "not reproduced", "n/a"
+VERDICTS = (REPRODUCED, PARTLY, NOT, NA)
+
+
+@dataclass(frozen=True)
+class Result:
+    shown: str  # our value, with its interval
+    verdict: str  # REPRODUCED, PARTLY or NOT
+
+
+Judge = Callable[[dict[str, Any], str], "Result | None"]
 
 
 @dataclass(frozen=True)
 class Claim:
-    paper: str     # "Stolfo et al. 2024" | "Voita et al. 2023"
-    text: str      # the claim and the criterion used here
-    page: str      # notebook that measures it
-    measure: Measure
+    id: str  # the id in the claims audit (S-nn: Stolfo, V-nn: Voita), with a letter for parts
+    paper: str
+    where: str  # abstract, figure caption or section
+    quote: str  # the claim in the paper's words
+    reported: str  # what the paper reports, and on which model
+    page: str  # the notebook that measures it
+    rule: str  # how the verdict is formed
+    judge: Judge  # (the page's key numbers, model name) -> Result, or None for n/a
 
 
-def _ratio_entropy(n: dict) -> tuple[float, bool]:
-    ratio = n["entropy_second_half"] / n["entropy_first_half"]
-    return ratio, ratio < 1
+# ---------------------------------------------------------------------------------------------
+# Rules
 
 
-def _te_over_de(n: dict) -> tuple[str, bool] | None:
-    ratios = {k: v for k, v in n["te_over_de"].items() if k != "Random"}
-    if not ratios or "Random" not in n["te_over_de"]:
+def _est(numbers: dict[str, Any], key: str) -> Estimate | None:
+    value = numbers.get(key)
+    if not is_estimate(value):
         return None
-    best, random = max(ratios.values()), n["te_over_de"]["Random"]
-    return f"{best:.2f} vs random {random:.2f}", best > 1.2 and random < 1.2
+    est = Estimate.from_json(value)
+    return None if not math.isfinite(est.value) else est
 
 
-def _paper_ranks(n: dict) -> tuple[str, bool] | None:
-    ranks = n.get("paper_neurons_rho_rank") or {}
-    if not ranks:
-        return None
-    return ", ".join(f"{k}: {v}" for k, v in ranks.items()), max(ranks.values()) <= 10
+def _side(est: Estimate, good: Callable[[float], bool]) -> str:
+    """The interval rule: reproduced if the whole interval satisfies ``good``, partly if the point does."""
+    if good(est.value) and math.isfinite(est.low) and math.isfinite(est.high) and good(est.low) and good(est.high):
+        return REPRODUCED
+    return PARTLY if good(est.value) else NOT
 
 
-def _dead_first_half(n: dict) -> tuple[str, bool] | None:
-    if n["dead_total"] == 0:
-        return None
-    return f"{n['dead_first_half']} first half, {n['dead_second_half']} second", n["dead_second_half"] == 0
+def above(key: str, threshold: float) -> Judge:
+    def judge(numbers: dict[str, Any], model: str) -> Result | None:
+        est = _est(numbers, key)
+        return None if est is None else Result(est.text(), _side(est, lambda x: x > threshold))
+    return judge
 
 
-def _logit_var(n: dict) -> tuple[float, bool] | None:
-    ratios = sorted(n.get("top_rho_logit_var_over_median") or [])
-    if not ratios:
-        return None
-    median = ratios[len(ratios) // 2]
-    return median, median < 1
+def below(key: str, threshold: float) -> Judge:
+    def judge(numbers: dict[str, Any], model: str) -> Result | None:
+        est = _est(numbers, key)
+        return None if est is None else Result(est.text(), _side(est, lambda x: x < threshold))
+    return judge
 
 
-def _clip_reduction(n: dict) -> tuple[float, bool] | None:
-    reductions = n.get("max_entropy_reduction") or {}
-    if not reductions:
-        return None
-    best = max(reductions.values())
-    return best, best > 0.05
+def between(key: str, low: float, high: float) -> Judge:
+    def judge(numbers: dict[str, Any], model: str) -> Result | None:
+        est = _est(numbers, key)
+        return None if est is None else Result(est.text(), _side(est, lambda x: low <= x <= high))
+    return judge
 
 
-def _bos_change(n: dict) -> tuple[float, bool] | None:
-    change = (n.get("activation_change_second_half") or {}).get("Ind. head 1")
-    return None if change is None else (change, change < 0)
+def both(first: Judge, second: Judge) -> Judge:
+    """A two-part claim: reproduced if both parts are, partly if both at least partly are or one is."""
+    def judge(numbers: dict[str, Any], model: str) -> Result | None:
+        a, b = first(numbers, model), second(numbers, model)
+        if a is None or b is None:
+            return None
+        verdicts = {a.verdict, b.verdict}
+        verdict = (REPRODUCED if verdicts == {REPRODUCED} else PARTLY if NOT not in verdicts or REPRODUCED in verdicts
+                   else NOT)
+        return Result(f"{a.shown}; {b.shown}", verdict)
+    return judge
 
 
-def _optional(key: str, passes: Callable[[Any], bool]) -> Measure:
-    def measure(n: dict) -> tuple[Any, bool] | None:
-        value = n.get(key)
-        return None if value is None else (value, passes(value))
-    return measure
+def reaches(key: str, target: float) -> Judge:
+    """'Up to ``target``': reproduced if the interval reaches the target and excludes 0, partly if it
+    excludes 0 only, not reproduced otherwise."""
+    def judge(numbers: dict[str, Any], model: str) -> Result | None:
+        est = _est(numbers, key)
+        if est is None:
+            return None
+        verdict = REPRODUCED if est.high >= target and est.low > 0 else PARTLY if est.low > 0 else NOT
+        return Result(est.text(), verdict)
+    return judge
 
+
+def paper_models_only(models: tuple[str, ...], inner: Judge) -> Judge:
+    """A claim about a neuron the paper names in ``models``: n/a for any other model."""
+    def judge(numbers: dict[str, Any], model: str) -> Result | None:
+        return inner(numbers, model) if model in models else None
+    return judge
+
+
+def per_model(inner: Judge) -> Judge:
+    """For a cross-model page: read the numbers stored under the model's name."""
+    def judge(numbers: dict[str, Any], model: str) -> Result | None:
+        mine = numbers.get("models", {}).get(model)
+        return None if mine is None else inner(mine, model)
+    return judge
+
+
+# ---------------------------------------------------------------------------------------------
+# The claims
+
+_G2S, _P410, _L7 = "GPT-2 Small", "Pythia 410M", "LLaMA2 7B"
 
 CLAIMS: list[Claim] = [
-    Claim("Stolfo et al. 2024", "W_U has an effective null space: median singular value ≥ 2× the mean of the last k",
-          "fig2d_unembed_null_space", _optional("median_over_null_space_mean", lambda v: v >= 2)),
-    Claim("Stolfo et al. 2024", "The top-ρ neurons have a LogitVar below the layer median (median ratio < 1)",
-          "fig2a_norm_logitvar", _logit_var),
-    Claim("Stolfo et al. 2024", "The paper's entropy neurons rank in the top 10 by ρ", "fig2e_rho_vs_ln_fraction",
-          _paper_ranks),
-    Claim("Stolfo et al. 2024", "Most of a high-ρ neuron's effect goes through the final norm: median 1 − DE/TE ≥ 0.5",
-          "fig2e_rho_vs_ln_fraction", _optional("ln_fraction_top_rho_median", lambda v: v >= 0.5)),
-    Claim("Stolfo et al. 2024", "High-ρ neurons change the entropy more than the other neurons (ratio > 1)",
-          "fig2e_rho_vs_ln_fraction", _optional("abs_dentropy_top_rho_over_rest", lambda v: v > 1)),
-    Claim("Stolfo et al. 2024", "Entropy neurons exist by the suite's rule (≥ 1)", "fig1_prediction_vs_entropy",
-          lambda n: (len(n["entropy_neurons"]), len(n["entropy_neurons"]) >= 1)),
-    Claim("Stolfo et al. 2024", "Entropy neurons' total effect on the loss exceeds the norm-frozen one (> 1.2), "
-          "random neurons' does not", "fig2c_total_vs_direct", _te_over_de),
-    Claim("Stolfo et al. 2024", "KL(P_freq ‖ P_model) falls as entropy rises (Spearman < 0)", "fig3a_kl_vs_entropy",
-          _optional("spearman", lambda v: v < 0)),
-    Claim("Stolfo et al. 2024", "Token-frequency neurons exist by the suite's rule (≥ 1)", "fig3b_frequency_neurons",
-          lambda n: (len(n["token_frequency_neurons"]), len(n["token_frequency_neurons"]) >= 1)),
-    Claim("Stolfo et al. 2024", "Entropy falls on the repeated half of induction sequences (ratio < 1)",
-          "fig5a_induction_activity", _ratio_entropy),
-    Claim("Stolfo et al. 2024", "Clip mean-ablating an entropy neuron lowers the entropy on induction "
-          "(paper: by up to 70 %; here: by > 5 %)", "fig5b_clip_ablation", _clip_reduction),
-    Claim("Stolfo et al. 2024", "BOS-ablating the top induction head lowers the entropy neuron's activation (< 0)",
-          "fig5c_bos_ablation", _bos_change),
-    Claim("Voita et al. 2023", "Dead neurons sit only in the first half of the layers", "voita_fig1_dead_neurons",
-          _dead_first_half),
-    Claim("Voita et al. 2023", "Layers with more dead neurons have rarer-firing alive neurons (Spearman < 0)",
-          "voita_fig1_dead_neurons", _optional("spearman_dead_pct_vs_alive_freq", lambda v: v < 0)),
-    Claim("Voita et al. 2023", "Some first-half neurons are covered by 1–5 tokens (> 0 %)", "voita_fig2_covering_counts",
-          _optional("pct_covered_by_1_to_5", lambda v: v > 0)),
-    Claim("Voita et al. 2023", "Token-detecting neurons exist (≥ 1)", "voita_fig3_token_detectors",
-          _optional("token_detectors_total", lambda v: v >= 1)),
-    Claim("Voita et al. 2023", "Each layer mostly detects tokens no earlier layer detects (share ≥ 0.5)",
-          "voita_fig4_new_tokens", _optional("share_new_overall", lambda v: v >= 0.5)),
-    Claim("Voita et al. 2023", "Over 80 % of token detectors suppress their own triggers", "voita_fig5_suppression",
-          _optional("suppression_share", lambda v: v > 0.8)),
-    Claim("Voita et al. 2023", "Positional neurons exist (I(act; pos) > 0.05)", "voita_fig8_positional_neurons",
-          _optional("positional_total", lambda v: v >= 1)),
-    Claim("Voita et al. 2023", "The second layer has strong oscillatory neurons (OPT-125m: 10)",
-          "voita_fig9_oscillatory_ranges", _optional("strong_oscillatory", lambda v: v >= 1)),
+    # --- entropy neurons: weights ---------------------------------------------------------------
+    Claim("S-01", STOLFO, "Abstract; Fig 2a",
+          "Entropy neurons are characterized by an unusually high weight norm.",
+          f"{_G2S}: the named entropy neurons lie far right of the layer's ‖w_out‖ distribution (Fig 2a)",
+          "fig2a_norm_logitvar",
+          "median robust z of ‖w_out‖ over the entropy neurons (the paper's list, else the rule's) > 3 "
+          "(an outlier, as the selection rules judge 'unusual'); interval over those neurons",
+          above("entropy_norm_z", 3)),
+    Claim("S-09", STOLFO, "Fig 2a", "Entropy neurons (red) have high norm and low logit variance.",
+          f"{_G2S}: LogitVar of the named neurons far below the bulk (log scale)", "fig2a_norm_logitvar",
+          "median robust z of log LogitVar over the entropy neurons < −3; interval over those neurons",
+          below("entropy_logit_var_z", -3)),
+    Claim("S-11", STOLFO, "Fig 2d",
+          "Singular values of the unembedding W_U: an effective null space of the last few directions.",
+          f"{_G2S}: a sharp drop over the last ~12 of 768 singular values", "fig2d_unembed_null_space",
+          "mean of the last k singular values / median singular value < 0.1 (a drop by an order of "
+          "magnitude; exact, from the weights)",
+          below("null_space_over_median", 0.1)),
+    Claim("S-12", STOLFO, "Fig 2d",
+          "Cosine similarity between neuron output weights and singular vectors of W_U: entropy neurons write "
+          "into the bottom singular directions.",
+          f"{_G2S}: the entropy neurons' cosines concentrate on the last ~12 directions", "fig2d_unembed_null_space",
+          "share of the followed entropy neuron's squared norm in the null space, over the share k/d_model a "
+          "random direction has, > 10 (exact)",
+          above("null_sq_share_over_random", 10)),
+    # --- entropy neurons: the sweep -------------------------------------------------------------
+    Claim("S-07", STOLFO, "Fig 1",
+          "We identify a set of neurons whose effect depends on LayerNorm (red points) … which affect the model's "
+          "confidence … with minimal impact on the prediction.",
+          f"{_L7}: a separate set of red neurons (Fig 1); {_G2S}: six named (11.584, 11.2378, …)",
+          "fig1_prediction_vs_entropy",
+          "number of entropy neurons by the selection rule ≥ 1 (interval: the rule re-applied to resampled rows)",
+          above("n_entropy_neurons", 0.5)),
+    Claim("S-08", STOLFO, "Fig 1", "… with minimal impact on the prediction.",
+          f"{_L7}: the top entropy neuron |ΔH| ≈ 0.037 at ≈ 0.2 % prediction change, normal neurons |ΔH| ≲ 0.02 at "
+          "up to 1.4 % (≈ 10× more entropy change per prediction change)", "fig1_prediction_vs_entropy",
+          "the followed entropy neuron's |ΔH| per prediction change, over the layer's median neuron's, > 2",
+          above("entropy_per_prediction_over_median", 2)),
+    Claim("S-02", STOLFO, "Abstract; Fig 1",
+          "Entropy neurons … influence the final LayerNorm scale to effectively scale down the logits.",
+          f"{_L7}: 1 − DE/TE of the red neurons up to ≈ 0.8 (Fig 1 colour)", "fig2c_total_vs_direct",
+          "1 − DE/TE of the followed entropy neuron > 0.5 (most of its effect on the loss goes through the norm)",
+          above("ln_fraction_followed", 0.5)),
+    Claim("S-10a", STOLFO, "Fig 2c",
+          "Comparison of total and direct effects on model loss for entropy neurons and randomly selected neurons.",
+          f"{_G2S}: total effect of the entropy neurons several times their direct effect", "fig2c_total_vs_direct",
+          "median per-token |ΔL| total / direct of the followed entropy neuron > 2 (1 − DE/TE > 0.5)",
+          above("te_over_de_followed", 2)),
+    Claim("S-10b", STOLFO, "Fig 2c", "… and randomly selected neurons (total ≈ direct).",
+          f"{_G2S}: the random neurons' boxes of total and direct effect alike", "fig2c_total_vs_direct",
+          "median per-token |ΔL| total / direct of the pooled random neurons within [0.8, 1.25]",
+          between("te_over_de_random", 0.8, 1.25)),
+    Claim("S-13", STOLFO, "Fig 2e",
+          "Entropy neurons (red) show significant LayerNorm-mediated effects and high projection onto the null "
+          "space (ρ).", f"{_G2S}: ρ (k = 12) and 1 − DE/TE rise together; the red neurons top both",
+          "fig2e_rho_vs_ln_fraction",
+          "Spearman correlation of ρ and 1 − DE/TE over the layer's neurons > 0.1",
+          above("spearman_rho_ln_fraction", 0.1)),
+    Claim("S-14", STOLFO, "Fig 2f",
+          "Relationship between ρ and the LayerNorm-mediated effect in LLaMA2 7B … Color represents absolute "
+          "change in entropy upon ablation.", f"{_L7}: the high-ρ neurons are the ones with large |ΔH|",
+          "fig2e_rho_vs_ln_fraction",
+          "median |ΔH| of the 10 highest-ρ neurons / median |ΔH| of the rest > 2",
+          above("abs_dentropy_top_rho_over_rest", 2)),
+    # --- token-frequency neurons ----------------------------------------------------------------
+    Claim("S-17", STOLFO, "Fig 3a", "D_KL(P_freq‖P_model) and Entropy are correlated negatively.",
+          f"{_P410}: a negative correlation over C4 tokens", "fig3a_kl_vs_entropy",
+          "Spearman correlation of per-token entropy and D_KL(P_freq ‖ P_model) < 0",
+          below("spearman_kl_entropy", 0)),
+    Claim("S-18", STOLFO, "Fig 3b",
+          "Token frequency neurons (in green), with high effect on D_KL(P_freq‖P_model), significantly mediated by "
+          "the token frequency direction.", f"{_P410}: five named (23.417, 23.87, 23.730, 23.2017, 23.3412)",
+          "fig3b_frequency_neurons",
+          "number of token-frequency neurons by the selection rule ≥ 1 (interval: the rule on resampled rows)",
+          above("n_frequency_neurons", 0.5)),
+    Claim("S-05", STOLFO, "Abstract",
+          "Token frequency neurons … boost or suppress each token's logit proportionally to its log frequency.",
+          f"{_P410}: (no number given)", "fig3b_frequency_neurons",
+          "|cos(W_Uᵀ w_out, log P_freq − mean)| of the followed token-frequency neuron > 0.5 (exact, weights)",
+          above("frequency_cos_followed", 0.5)),
+    Claim("S-19", STOLFO, "Fig 3c",
+          "Box plots showing substantial difference in total vs. direct effect in token frequency neurons.",
+          f"{_P410}: total effect well above the frequency-direct effect", "fig3c_total_vs_freq_direct",
+          "median per-token |ΔL| total / frequency-direct of the followed token-frequency neuron > 2",
+          above("te_over_de_freq_followed", 2)),
+    # --- single neurons at work -------------------------------------------------------------------
+    Claim("S-20", STOLFO, "Fig 4a",
+          "Change in loss after ablation of entropy neuron 11.2378 … Color indicates reciprocal rank (RR): "
+          "the loss falls where the model is right and rises where it is wrong (hedging).",
+          f"{_G2S}, 11.2378", "fig4ab_entropy_neuron_example",
+          "mean ΔL on tokens where the neuron is above its mean: < 0 where RR = 1 and > 0 where RR < 0.5 "
+          "(reproduced if both intervals are on their side)",
+          both(below("dloss_correct", 0), above("dloss_wrong", 0))),
+    Claim("S-37", STOLFO, "Fig 7a; §3.3",
+          "Ablation decreases entropy (the entropy neuron adds norm along the null space and so raises entropy).",
+          f"{_L7} 31.3228 (Fig 7a); {_G2S} 11.2378", "fig4ab_entropy_neuron_example",
+          "mean ΔH on tokens where the neuron is above its mean < 0", below("dentropy_active", 0)),
+    Claim("S-22a", STOLFO, "Fig 4c",
+          "Change in entropy … on correct tokens (RR = 1) post ablation of neuron 23.417 … The neuron increases "
+          "entropy.", f"{_P410}, 23.417", "fig4c_frequency_neuron_example",
+          "mean ΔH on RR = 1 tokens where the neuron is above its mean < 0", below("dentropy_correct", 0)),
+    Claim("S-22b", STOLFO, "Fig 4c; Abstract",
+          "… and aligns the model's output with the token frequency distribution.", f"{_P410}, 23.417",
+          "fig4c_frequency_neuron_example",
+          "mean ΔD_KL(P_freq ‖ P_model) on the same tokens > 0 (ablation moves the output away from P_freq)",
+          above("dkl_correct", 0)),
+    # --- induction ----------------------------------------------------------------------------------
+    Claim("S-23a", STOLFO, "Fig 5a",
+          "Activations, entropy, and loss across duplicated 200-token input sequences: entropy falls on the repeat.",
+          f"{_G2S}: entropy drops sharply after the repeat starts", "fig5a_induction_activity",
+          "mean entropy on the repeated half / on the first half < 1 (interval over sequences)",
+          below("entropy_ratio_repeat", 1)),
+    Claim("S-23b", STOLFO, "Fig 5a", "… and the loss falls on the repeat.", f"{_G2S}",
+          "fig5a_induction_activity", "mean loss on the repeated half / on the first half < 1",
+          below("loss_ratio_repeat", 1)),
+    Claim("S-24", STOLFO, "Fig 5a", "The entropy neuron 11.2378 rises on the repeated half (hedging).",
+          f"{_G2S}, 11.2378", "fig5a_induction_activity",
+          "mean activation of the followed entropy neuron, repeated half − first half, > 0",
+          above("activation_change_followed", 0)),
+    Claim("S-25", STOLFO, "Fig 5b", "The effect of clip mean-ablation of specific entropy neurons. Neuron 11.2378 "
+          "shows the most significant impact.", f"{_G2S}, 11.2378 among the entropy neurons", "fig5b_clip_ablation",
+          "11.2378's largest entropy reduction minus the next entropy neuron's > 0 (paper's models only)",
+          paper_models_only(("gpt2-small",), above("followed_lead_over_next", 0))),
+    Claim("S-26", STOLFO, "Fig 5b", "… with up to a 70% reduction in entropy.", f"{_G2S}, 11.2378: 70 %",
+          "fig5b_clip_ablation",
+          "largest mean entropy reduction over the repeat's positions under clip mean-ablation of the followed "
+          "neuron: reproduced if the interval reaches 0.70 and excludes 0, partly if it excludes 0",
+          reaches("max_entropy_reduction_followed", 0.70)),
+    Claim("S-27a", STOLFO, "Fig 5c",
+          "Upon the ablation of three induction heads in GPT-2 Small, the activation of entropy neuron 11.2378 "
+          "decreases substantially.", f"{_G2S}: L5H1, L5H5, L6H9 ablated together", "fig5c_bos_ablation",
+          "share of the neuron's repeat-induced rise removed by BOS-ablating the top-3 induction heads together "
+          "> 0.5 (substantially: at least half)", above("rise_removed_three_heads", 0.5)),
+    Claim("S-27b", STOLFO, "Fig 5c", "… while other heads leave it near the original (baselines).",
+          f"{_G2S}: 6 single heads and 6 sets of non-induction heads", "fig5c_bos_ablation",
+          "the largest |share of the rise removed| over the baseline heads < 0.2",
+          below("rise_removed_baselines_max", 0.2)),
+    Claim("S-28", STOLFO, "Fig 5c (authors' code)", "Induction heads: attention score > 0.7 on repeated random "
+          "tokens; three of them drive the entropy neuron.", f"{_G2S}: L5H1, L5H5, L6H9, L7H10, L7H2 above 0.7",
+          "fig5c_bos_ablation", "the third-highest induction score > 0.7 (at least three induction heads)",
+          above("third_induction_score", 0.7)),
+    Claim("S-35", STOLFO, "Fig 10c",
+          "Ablation tends to increase loss for low initial loss tokens and decrease it for high initial loss "
+          "tokens.", f"{_P410}, 23.417", "fig10_frequency_neurons_induction",
+          "mean ΔL of the followed token-frequency neuron (clip mean-ablation on the repeats) > 0 on the lowest "
+          "clean-loss quartile and < 0 on the highest",
+          both(above("dloss_low_clean", 0), below("dloss_high_clean", 0))),
+    Claim("S-36", STOLFO, "Fig 11",
+          "Among final-layer neurons, entropy neurons exhibit the largest activation change for both synthetic and "
+          "natural induction settings.", f"{_G2S} and {_L7}", "fig11_synthetic_vs_natural",
+          "the best rank of an entropy neuron by |Δ activation × ‖w_out‖| among all final-layer neurons is ≤ 3 in "
+          "both settings (interval over sequences / repeats)",
+          both(below("entropy_rank_synthetic", 3.5), below("entropy_rank_natural", 3.5))),
+    # --- across models ------------------------------------------------------------------------------
+    Claim("S-04", STOLFO, "Abstract; Fig 7",
+          "We show the presence of entropy neurons across a range of models, up to 7 billion parameters.",
+          "GPT-2, Pythia, Phi-2, Gemma 2B, LLaMA2 7B", "fig7_entropy_across_models",
+          "number of entropy neurons by the rule ≥ 1 in this model (interval over rows)",
+          per_model(above("n_entropy_neurons", 0.5))),
+    Claim("S-32", STOLFO, "Fig 8", "Token frequency neurons in GPT-2 Small and Pythia 1B.",
+          "GPT-2 Small, Pythia 1B", "fig8_frequency_across_models",
+          "number of token-frequency neurons by the rule ≥ 1 in this model (interval over rows)",
+          per_model(above("n_frequency_neurons", 0.5))),
+    # --- Voita et al. -----------------------------------------------------------------------------
+    Claim("V-04", VOITA, "§3, Fig 1a",
+          "While the first half contains a solid proportion of dead neurons, the second half is fully 'alive'.",
+          "every OPT model but 350m", "voita_fig1_dead_neurons",
+          "dead neurons: more than none in the first half, none in the second (intervals over rows; a resample "
+          "has fewer distinct rows, so its dead counts can only rise)",
+          both(above("dead_first_half", 0), below("dead_second_half", 0.5))),
+    Claim("V-05", VOITA, "§3, Fig 1",
+          "Layers with most dead neurons are the ones where alive neurons activate most rarely.", "OPT family",
+          "voita_fig1_dead_neurons", "Spearman correlation over layers of % dead and mean frequency of alive "
+          "neurons < 0", below("spearman_dead_alive_freq", 0)),
+    Claim("V-07", VOITA, "§4.1, Fig 2",
+          "The largest models have a substantial proportion of neurons that are covered by as few as 1 to 5 tokens.",
+          "OPT 13b-66b", "voita_fig2_covering_counts",
+          "share of alive first-half neurons covered by 1-5 tokens > 10 %", above("pct_cover_1_to_5", 10)),
+    Claim("V-08", VOITA, "§4.2, Fig 3a",
+          "There are indeed a lot of token-detecting neurons … the 66b model has overall 5351 token detectors.",
+          "OPT-66b: 5,351 detectors, 0.23 % of its neurons", "voita_fig3_token_detectors",
+          "share of the model's neurons that are token detectors > 0.23 % (66b's share)",
+          above("token_detector_pct", 0.23)),
+    Claim("V-19", VOITA, "App A.2, Fig 14a", "Trigram-detecting neurons: covered by 1-50 trigrams, 95 % / 95 %.",
+          "all OPT models", "voita_fig3_token_detectors", "number of trigram detectors ≥ 1",
+          above("trigram_detectors", 0.5)),
+    Claim("V-13", VOITA, "§4.3, Fig 4",
+          "In each following layer, detected tokens mostly differ from all the tokens covered by the layers below.",
+          "all OPT models", "voita_fig4_new_tokens",
+          "mean over the layers after the first detecting one of (tokens new overall / tokens detected) > 0.5 "
+          "(interval over those layers)", above("share_new_following_layers", 0.5)),
+    Claim("V-14", VOITA, "§4.4, Fig 5", "The top suppressed concepts are … exactly the tokens triggering this neuron.",
+          "OPT-66b examples", "voita_fig5_suppression",
+          "share of token detectors with a trigger among their 10 most suppressed tokens > 0.5 (interval over "
+          "detectors)", above("share_trigger_in_bottom10", 0.5)),
+    Claim("V-15", VOITA, "§4.4",
+          "For over 80% of token-detecting neurons their corresponding updates point in the negative direction from "
+          "the triggering them tokens.", "all OPT models: > 80 %", "voita_fig5_suppression",
+          "share of token detectors whose output row projects negatively on their triggers' unembeddings > 0.8 "
+          "(interval over detectors)", above("suppression_share", 0.8)),
+    Claim("V-22", VOITA, "§5.1", "We pick neurons with I(act, pos) > 0.05: positional neurons.",
+          "all OPT models", "voita_fig8_positional_neurons", "number of positional neurons ≥ 1",
+          above("positional_neurons", 0.5)),
+    Claim("V-24", VOITA, "§5.3, Fig 8",
+          "Oscillatory is the most frequent type of positional neurons for models smaller than 6.7b.",
+          "OPT 125m-2.7b", "voita_fig8_positional_neurons",
+          "share of oscillatory minus the share of the next most frequent type, among positional neurons, > 0 "
+          "(interval over positional neurons)", above("oscillatory_lead", 0)),
+    Claim("V-27", VOITA, "§5.3, Fig 9",
+          "The 10 strongly oscillatory neurons in the second layer of the 125m model … altogether cover all "
+          "positions such that none of these neurons is redundant.", "OPT-125m, layer 1: 10 neurons",
+          "voita_fig9_oscillatory_ranges",
+          "strong oscillatory neurons in layer 1 ≥ 10 and their ranges cover ≥ 95 % of positions",
+          both(above("strong_oscillatory", 9.5), above("positions_covered", 0.95))),
+    Claim("V-30", VOITA, "§3; §5.1 (data)",
+          "Many neurons never activate on our diverse data, i.e. they can be seen as 'dead' (data of several domains).",
+          "Pile subsets, Reddit, code", "voita_domains",
+          "share of the neurons dead on the first domain that are also dead on the second > 0.5 (interval over "
+          "those neurons)", above("dead_shared_share", 0.5)),
+    Claim("V-31", VOITA, "§5.1 (data)", "Positional neurons found on Wikipedia, DM Mathematics and code alike.",
+          "Wikipedia, DM Mathematics, Codeparrot", "voita_domains",
+          "share of the positional neurons of the first domain that are positional on the second too > 0.5",
+          above("positional_shared_share", 0.5)),
 ]
 
 
+# ---------------------------------------------------------------------------------------------
+# Reading and rendering
+
+
 def read_numbers(chapter_dir: Path) -> dict[str, dict[str, Any]]:
-    """{page: key numbers} for the pages of one chapter directory that wrote them."""
+    """{page: key numbers} for the pages of one chapter directory that wrote them (unreadable files skipped)."""
     found = {}
     for path in sorted(chapter_dir.glob(f"*_files/{KEY_NUMBERS_FILE}")):
-        found[path.parent.name[: -len("_files")]] = json.loads(path.read_text())["numbers"]
+        try:
+            found[path.parent.name[: -len("_files")]] = json.loads(path.read_text())["numbers"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
     return found
 
 
-def evaluate(claim: Claim, numbers: dict[str, dict[str, Any]]) -> tuple[str, str]:
-    """(value text, status) with status "pass", "fail" or "n/a"."""
+def evaluate(claim: Claim, numbers: dict[str, dict[str, Any]], model: str) -> Result:
+    """The claim's result for one model; n/a when its page did not run or the claim does not apply."""
     if claim.page not in numbers:
-        return "not run", "n/a"
+        return Result("not run", NA)
     try:
-        result = claim.measure(numbers[claim.page])
-    except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError):
-        return "not measured", "n/a"
-    if result is None:
-        return "does not apply", "n/a"
-    value, passed = result
-    return _fmt(value), "pass" if passed else "fail"
+        result = claim.judge(numbers[claim.page], model)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, AttributeError):
+        return Result("not measured", NA)
+    return Result("does not apply", NA) if result is None else result
 
 
-def _fmt(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.3g}"
-    return str(value)
+MARK = {REPRODUCED: "✅ reproduced", PARTLY: "🟡 partly", NOT: "❌ not reproduced", NA: "n/a"}
 
 
-STATUS_MARK = {"pass": "✅ pass", "fail": "❌ fail", "n/a": "n/a"}
+def page_verdicts(notebook: str, numbers: dict[str, Any], model: str = "") -> str:
+    """Markdown for a page: what this model shows for each claim the page measures."""
+    mine = [c for c in CLAIMS if c.page == notebook]
+    if not mine:
+        return ""
+    lines = ["**What this model shows** (rules: Methods, *Intervals and verdicts*):", ""]
+    for claim in mine:
+        result = evaluate(claim, {notebook: numbers}, model)
+        lines.append(f"- {MARK[result.verdict]} — *{claim.quote}* ({claim.paper}, {claim.where}; paper: "
+                     f"{claim.reported}). Measured: {result.shown}. Rule: {claim.rule}.")
+    return "\n".join(lines)
 
 
-def markdown(chapters: dict[str, Path], claims: list[Claim], link_base: Path) -> str:
+def results(chapters: dict[str, Path], cross_dir: Path | None, claims: list[Claim]) -> dict[str, list[Result]]:
+    """{model: [result per claim]} for the models of the book (cross-model pages read from ``cross_dir``)."""
+    cross = read_numbers(cross_dir) if cross_dir is not None and cross_dir.is_dir() else {}
+    out = {}
+    for model, directory in chapters.items():
+        numbers = {**cross, **read_numbers(directory)}
+        out[model] = [evaluate(c, numbers, model) for c in claims]
+    return out
+
+
+def totals(per_model: dict[str, list[Result]], claims: list[Claim]) -> dict[str, dict[str, dict[str, int]]]:
+    """{model: {paper: {verdict: count}}}."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for model, rows in per_model.items():
+        for claim, result in zip(claims, rows):
+            counts = out.setdefault(model, {}).setdefault(claim.paper, dict.fromkeys(VERDICTS, 0))
+            counts[result.verdict] += 1
+    return out
+
+
+def markdown(chapters: dict[str, Path], claims: list[Claim], link_base: Path, cross_dir: Path | None = None) -> str:
     """The scorecard page: one row per claim, one column per model chapter (name -> directory)."""
-    numbers = {model: read_numbers(directory) for model, directory in chapters.items()}
+    per_model = results(chapters, cross_dir, claims)
     lines = ["# Scorecard", "",
-             "Each claim of the papers that a page measures, with the criterion this suite uses, and for each "
-             "model the measured value: **pass** when it meets the criterion, **fail** when not, **n/a** when the "
-             "page did not run for the model or the quantity does not exist for it. Each cell links to the page "
-             "that measured it. A fail on a registry model says that the effect does not show in that model at "
-             "these sizes, not that the paper is wrong.", ""]
-    header = ["paper", "claim", *[f"`{m}`" for m in chapters]]
-    lines += ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    counts = {m: {"pass": 0, "fail": 0, "n/a": 0} for m in chapters}
-    for claim in claims:
+             "Each checkable claim of the two papers that a page of this book measures: the claim in the paper's "
+             "words, what the paper reports and on which model, and for each model of this book our value with its "
+             "95 % interval and a verdict by the rule written under the claim. **The models of this book are not the "
+             "papers' models** (unless the book was run on them): a verdict says whether the effect shows in *that* "
+             "model at these sizes, not whether the paper is right. Verdicts use the interval: *reproduced* when "
+             "the whole interval is on the claim's side, *partly* when only the point estimate is, *not reproduced* "
+             "otherwise, *n/a* when the page did not run or the claim is about something the model does not have "
+             "(see Methods, *Intervals and verdicts*).", ""]
+    summary = totals(per_model, claims)
+    for model, papers in summary.items():
+        parts = [f"{paper}: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) for paper, counts in papers.items()]
+        lines.append(f"- **`{model}`**: " + "; ".join(parts))
+    lines += ["", "| claim | the paper says | paper reports | rule |" + "".join(f" `{m}` |" for m in chapters),
+              "|" + " --- |" * (4 + len(chapters))]
+    for i, claim in enumerate(claims):
         cells = []
         for model, directory in chapters.items():
-            value, status = evaluate(claim, numbers[model])
-            counts[model][status] += 1
-            text = f"{value} {STATUS_MARK[status]}"
-            page = directory / f"{claim.page}.ipynb"
-            cells.append(f"[{text}]({page.relative_to(link_base).as_posix()})" if page.exists() else text)
-        lines.append(f"| {claim.paper} | {claim.text} (`{claim.page}`) | " + " | ".join(cells) + " |")
-    lines += ["", "**Totals:** " + "; ".join(
-        f"`{m}`: {c['pass']} pass, {c['fail']} fail, {c['n/a']} n/a" for m, c in counts.items()), ""]
-    return "\n".join(lines)
+            result = per_model[model][i]
+            targets = [d / f"{claim.page}.ipynb" for d in (directory, cross_dir) if d is not None]
+            target = next((t for t in targets if t.exists()), None)
+            text = f"{result.shown}<br>{MARK[result.verdict]}"
+            cells.append(f"[{text}]({target.relative_to(link_base).as_posix()})" if target else text)
+        lines.append(f"| **{claim.id}** ({claim.where}) | {claim.quote} | {claim.reported} | {claim.rule} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"

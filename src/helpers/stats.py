@@ -77,6 +77,29 @@ def bootstrap(statistic: Callable[[np.ndarray], Any], n_units: int, *, unit: str
     return {"value": point, "low": np.asarray(low), "high": np.asarray(high)}
 
 
+def bootstrap_units(columns: dict[str, np.ndarray], units: np.ndarray, statistic: Callable[[dict[str, np.ndarray]], Any],
+                    *, unit: str, seed: int = 0, n_boot: int = N_BOOT) -> Any:
+    """Percentile bootstrap over the distinct values of ``units`` for per-item data (e.g. per-token
+    columns whose ``units`` array says which row each token came from): each replicate draws units
+    with replacement and hands ``statistic`` the columns of all their items (a unit drawn twice
+    contributes its items twice)."""
+    units = np.asarray(units)
+    labels = np.unique(units)
+    members = [np.flatnonzero(units == label) for label in labels]
+    cols = {name: np.asarray(values) for name, values in columns.items()}
+
+    def of(idx: np.ndarray) -> Any:
+        take = np.concatenate([members[i] for i in idx])
+        return statistic({name: values[take] for name, values in cols.items()})
+
+    return bootstrap(of, len(labels), unit=unit, seed=seed, n_boot=n_boot)
+
+
+def exact(value: float, what: str = "weights") -> Estimate:
+    """A number without sampling error (e.g. a statistic of the weights): its interval is the point."""
+    return Estimate(float(value), float(value), float(value), 1, f"exact ({what}, no sampling)")
+
+
 def mean_over_units(values: np.ndarray, *, unit: str, seed: int = 0, n_boot: int = N_BOOT) -> Estimate:
     """The mean of one value per unit, with its bootstrap interval."""
     values = np.asarray(values, dtype=np.float64)

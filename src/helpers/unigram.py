@@ -24,10 +24,6 @@ from helpers.errors import AssetError, OfflineError
 from helpers.io import atomic_path, cache_dir
 from helpers.weights import effective_w_out, resolve_layer
 
-# The token-frequency-neuron rule, in one place (PAPER_SPEC A4 items 12-14, A7 Fig 3b):
-TOP_FREQ_COS = 10  # candidates: the 10 neurons whose logit effect W_U^T w is most (anti-)aligned with u_freq
-MIN_FREQ_FRACTION = 0.25  # a substantial share of the loss effect goes through the frequency direction
-
 LOCAL_DIR_ENV = "NEURON_REPRO_UNIGRAM_DIR"  # a folder holding copies of the authors' files
 AUTHORS_REPO = "https://raw.githubusercontent.com/bpwu1/confidence-regulation-neurons/main/datasets/"
 
@@ -105,10 +101,13 @@ def count_tokens(model: TransformerBridge, corpus: str, *, batch_docs: int = 64,
     return counts
 
 
-def unigram_counts(model: TransformerBridge, corpus: str = "wikipedia-sample") -> tuple[np.ndarray, str]:
+def unigram_counts(model: TransformerBridge, corpus: str = "wikipedia-sample",
+                   counts_file: str | None = None) -> tuple[np.ndarray, str]:
     """Counts for ``model``: the authors' published ones for the paper's models, else counted on
     ``corpus``. Returns (counts, a sentence saying where they come from)."""
     name = model.cfg.repro_spec.name
+    if counts_file is not None:
+        raise NotImplementedError("counts_file")  # placeholder until the fidelity branch lands
     if name in MODEL_COUNTS:
         file = AUTHORS_COUNTS[MODEL_COUNTS[name]].file
         return authors_counts(MODEL_COUNTS[name]), f"the authors' published counts `{file}`"
@@ -138,14 +137,6 @@ def frequency_cosines(model: TransformerBridge, u_freq: torch.Tensor, layer: int
     layer = resolve_layer(model, layer)
     logit_effect = effective_w_out(model, layer).double() @ model.W_U.detach().double()  # [d_mlp, V]
     return (logit_effect @ u_freq.double().to(logit_effect.device)) / logit_effect.norm(dim=-1)
-
-
-def token_frequency_neurons(summary) -> list[int]:
-    """Token-frequency neurons: among the ``TOP_FREQ_COS`` neurons with the largest |cos(W_Uᵀ w, u_freq)|,
-    those with 1 − DE_freq/TE >= ``MIN_FREQ_FRACTION``; sorted by mean |ΔKL(P_freq ‖ P_model)|."""
-    top = summary.assign(abs_cos=summary.freq_cos.abs()).nlargest(TOP_FREQ_COS, "abs_cos")
-    chosen = top[top.freq_fraction >= MIN_FREQ_FRACTION]
-    return list(chosen.sort_values("abs_dkl", ascending=False).neuron)
 
 
 def kl_from_unigram(logits: torch.Tensor, p_freq: torch.Tensor) -> torch.Tensor:

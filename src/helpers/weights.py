@@ -146,3 +146,10 @@ def neuron_weight_table(model: TransformerBridge, layer: int | None = None, k: i
     table.insert(2, "label", [f"{layer}.{i}" for i in table.neuron])
     table.attrs["null_space_k"] = k
     return table
+
+
+def singular_direction_cosines(w_out: torch.Tensor, u: torch.Tensor, neurons: list[int]) -> np.ndarray:
+    """cos(w_i, U_j) for each neuron i of ``neurons`` and each left singular vector U_j of W_U
+    (columns of ``u``, descending singular values), [len(neurons), d_model] (Fig 2d)."""
+    w = w_out[neurons].detach().to("cpu", torch.float64)
+    return ((w @ u.to(torch.float64)) / w.norm(dim=-1, keepdim=True)).numpy()

@@ -1,0 +1,34 @@
+"""Sizes per profile: the one place that says how much data each page uses.
+
+``quick`` (the default) is sized for a 2-core CPU: the whole book for one registry model in
+minutes. ``paper`` uses the papers' sizes where the data allow (a GPU). A value applies to every
+notebook whose ``parameters`` cell declares that name; a notebook's defaults equal the ``quick``
+values (tests/test_notebooks.py checks it), so a standalone papermill run of a page is the book's
+page. Per-model entries (``"model:<name>"``) override the profile for one model, e.g. fewer
+evaluated rows for a model whose vocabulary makes each token expensive.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    # quick: activation means over 64 rows of 256 tokens, effects on the filtered tokens of 8 of them
+    # (~2k tokens); 64 repeated sequences; Voita's statistics over 64 rows of 512 tokens (32k tokens).
+    "quick": {"*": {"n_rows": 64, "k": 8, "n_seqs": 64, "n_ablate_seqs": 16, "n_bos_seqs": 20, "n_score_seqs": 64,
+                    "stats_rows": 64, "stats_seq_len": 512}},
+    # paper: ~the rows of the paper's 1000 C4 documents, effects on 100 rows (25,600 tokens); the
+    # induction sizes of the authors' code; Voita's statistics over every 2048-token row the corpus
+    # gives (the paper: 5M-20M tokens).
+    "paper": {"*": {"n_rows": 2000, "k": 100, "n_seqs": 1000, "n_ablate_seqs": 50, "n_bos_seqs": 100,
+                    "n_score_seqs": 1024, "stats_rows": 0, "stats_seq_len": 2048}},
+}
+
+QUICK = PROFILES["quick"]["*"]
+
+
+def sizes(profile: str, notebook: str, model: str | None = None) -> dict[str, Any]:
+    """The profile's values for one notebook and model: ``*``, then the notebook's, then the model's."""
+    entries = PROFILES[profile]
+    return {**entries.get("*", {}), **entries.get(notebook, {}),
+            **(entries.get(f"model:{model}", {}) if model is not None else {})}

@@ -1,0 +1,229 @@
+"""The key numbers of the Stolfo et al. pages, each with its 95 % interval.
+
+One function per page: it takes the page object (:mod:`helpers.pages`) and returns
+``{key: Estimate | value}``, the numbers the scorecard's claims read (:mod:`helpers.scorecard`).
+Intervals come from a bootstrap over the evaluated rows of the sweep (the units of its
+measurement); statistics of the weights alone are exact (book: Methods, "Intervals and verdicts").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from helpers import entropy, weights
+from helpers.stats import Estimate, bootstrap, bootstrap_units, exact, robust_z
+
+N_TOP = 10  # "the highest-ρ neurons" of Fig 2e/2f
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    return float(pd.Series(a).rank().corr(pd.Series(b).rank()))
+
+
+def _rows_bootstrap(page, statistic) -> Any:
+    """Bootstrap over the sweep's evaluated rows of ``statistic(summary of the resampled rows)``."""
+    sums = entropy.row_sums(page.sweep)
+    return bootstrap(lambda idx: statistic(entropy.resampled_summary(page.sweep, sums, idx)),
+                     len(sums["n_tokens"]), unit="rows", seed=page.seed)
+
+
+def _tokens(page, neurons: list[int]) -> pd.DataFrame:
+    return page.sweep.tokens[page.sweep.tokens.neuron.isin(neurons)]
+
+
+def _tokens_bootstrap(page, tokens: pd.DataFrame, columns: list[str], statistic) -> Estimate:
+    """Bootstrap over evaluated rows of a statistic of per-token columns."""
+    return bootstrap_units({c: tokens[c].to_numpy() for c in columns}, tokens.row.to_numpy(), statistic,
+                           unit="rows", seed=page.seed, n_boot=500)
+
+
+def _followed(page, kind: str = "entropy") -> dict[str, Any]:
+    n = page.followed(kind)
+    return {"followed" if kind == "entropy" else "followed_frequency": page.label(n)}
+
+
+def selection(page) -> dict[str, Any]:
+    """Which neurons the rules select, and how many, with intervals (rules re-applied to resampled rows)."""
+    counts = entropy.selection_counts(page.sweep, seed=page.seed)
+    return {"n_entropy_neurons": counts["entropy"], "n_frequency_neurons": counts["frequency"],
+            "entropy_neurons": [page.label(n) for n in page.entropy_neurons],
+            "frequency_neurons": [page.label(n) for n in page.frequency_neurons],
+            "paper_entropy_neurons": [page.label(n) for n in page.paper_entropy_neurons],
+            "paper_frequency_neurons": [page.label(n) for n in page.paper_frequency_neurons],
+            "n_tokens": int(page.sweep.info["n_tokens"])}
+
+
+def fig1(page) -> dict[str, Any]:
+    """Fig 1: the entropy neurons by the rule; the followed one's effects and its entropy change per
+    prediction change over the layer median's (|ΔH| / prediction change, floored at half a token)."""
+    n = page.followed("entropy")
+    row = int(np.flatnonzero(page.summary.neuron.to_numpy() == n)[0])
+
+    def ratio(frame: pd.DataFrame) -> float:
+        floor = 0.5 / frame.attrs["n_tokens"]
+        per = frame.abs_dentropy.to_numpy() / np.maximum(frame.pred_change.to_numpy(), floor)
+        return per[row] / np.median(per)
+
+    est = page.estimates(n)
+    return {**selection(page), **_followed(page),
+            "ln_fraction_followed": est["ln_fraction"], "abs_dentropy_followed": est["abs_dentropy"],
+            "pred_change_followed": est["pred_change"],
+            "entropy_per_prediction_over_median": _rows_bootstrap(page, ratio)}
+
+
+def _set_z(page, column: pd.Series, log: bool = False) -> Estimate | None:
+    """Median robust z of a weight statistic over the page's entropy neurons (the paper's list for
+    its models, else the rule's), with an interval over those neurons."""
+    chosen = page.paper_entropy_neurons or page.entropy_neurons
+    if not chosen:
+        return None
+    z = robust_z(np.log(column) if log else column)
+    mine = z[np.isin(page.summary.neuron.to_numpy(), chosen)]
+    return bootstrap(lambda idx: float(np.median(mine[idx])), len(mine), unit="neurons", seed=page.seed)
+
+
+def fig2a(page) -> dict[str, Any]:
+    """Fig 2a: are the entropy neurons unusually large in ‖w_out‖ and small in LogitVar?"""
+    z_norm = robust_z(page.summary.norm.to_numpy())
+    z_lv = robust_z(np.log(page.summary.logit_var.to_numpy()))
+    chosen = page.paper_entropy_neurons or page.entropy_neurons
+    at = np.isin(page.summary.neuron.to_numpy(), chosen)
+    out: dict[str, Any] = {"entropy_neurons_judged": [page.label(n) for n in chosen],
+                           "norm_z": {page.label(n): float(z) for n, z in zip(page.summary.neuron[at], z_norm[at])},
+                           "logit_var_z": {page.label(n): float(z) for n, z in zip(page.summary.neuron[at], z_lv[at])}}
+    norm, lv = _set_z(page, page.summary.norm.to_numpy()), _set_z(page, page.summary.logit_var.to_numpy(), log=True)
+    if norm is not None:
+        out.update(entropy_norm_z=norm, entropy_logit_var_z=lv)
+    return out
+
+
+def fig2c(page) -> dict[str, Any]:
+    """Fig 2c: median per-token |ΔL| total over direct (norm frozen), for the followed entropy neuron
+    and for the pooled random neurons."""
+    def ratio(c: dict[str, np.ndarray]) -> float:
+        return float(np.median(np.abs(c["dloss_te"])) / np.median(np.abs(c["dloss_de"])))
+
+    n = page.followed("entropy")
+    cols = ["dloss_te", "dloss_de"]
+    return {**_followed(page), "ln_fraction_followed": page.estimates(n)["ln_fraction"],
+            "te_over_de_followed": _tokens_bootstrap(page, _tokens(page, [n]), cols, ratio),
+            "te_over_de_random": _tokens_bootstrap(page, _tokens(page, page.sweep.random_neurons), cols, ratio)}
+
+
+def fig2d(page, u: np.ndarray, s: np.ndarray) -> dict[str, Any]:
+    """Fig 2d (exact, weights): how far the last k singular values of W_U sit below the median one,
+    and the followed entropy neuron's squared-norm share in those k directions over k / d_model."""
+    k = int(page.sweep.info["null_space_k"])
+    n = page.followed("entropy")
+    w = weights.effective_w_out(page.lm, page.layer)[n].double().cpu().numpy()
+    share = float(np.sum((u[:, -k:].T @ w) ** 2) / np.sum(w ** 2))
+    return {**_followed(page), "null_space_k": k, "d_model": len(s),
+            "null_space_over_median": exact(s[-k:].mean() / np.median(s)),
+            "null_sq_share_followed": exact(share), "null_sq_share_over_random": exact(share / (k / len(s)))}
+
+
+def fig2e(page) -> dict[str, Any]:
+    """Fig 2e/2f: Spearman correlation of ρ and 1 − DE/TE over the layer, and the median |ΔH| of the
+    N_TOP highest-ρ neurons over the rest's."""
+    top = page.summary.rho.to_numpy() >= np.sort(page.summary.rho.to_numpy())[-N_TOP]
+
+    def corr(frame: pd.DataFrame) -> float:
+        return _spearman(frame.rho.to_numpy(), frame.ln_fraction.to_numpy())
+
+    def dh(frame: pd.DataFrame) -> float:
+        values = frame.abs_dentropy.to_numpy()
+        return float(np.median(values[top]) / np.median(values[~top]))
+
+    return {"spearman_rho_ln_fraction": _rows_bootstrap(page, corr),
+            "abs_dentropy_top_rho_over_rest": _rows_bootstrap(page, dh),
+            "top_rho_neurons": [page.label(n) for n in page.summary.neuron[top]]}
+
+
+def clean_tokens(page) -> pd.DataFrame:
+    """One row per evaluated token with its clean entropy and D_KL(P_freq ‖ P_model)."""
+    return page.sweep.tokens.drop_duplicates(["row", "pos"])[["row", "pos", "entropy", "kl", "loss"]]
+
+
+def fig3a(page) -> dict[str, Any]:
+    """Fig 3a: Spearman correlation of per-token entropy and D_KL(P_freq ‖ P_model)."""
+    clean = clean_tokens(page)
+    est = _tokens_bootstrap(page, clean, ["entropy", "kl"], lambda c: _spearman(c["entropy"], c["kl"]))
+    return {"spearman_kl_entropy": est, "n_tokens": len(clean)}
+
+
+def fig3b(page) -> dict[str, Any]:
+    """Fig 3b: the token-frequency neurons, and how aligned the followed one's logit effect is with
+    the frequency direction (|cos(W_Uᵀ w_out, u_freq)|, exact)."""
+    n = page.followed("frequency")
+    cos = float(page.summary.freq_cos[page.summary.neuron == n].iloc[0])
+    est = page.estimates(n)
+    return {**selection(page), **_followed(page, "frequency"), "frequency_cos_followed": exact(abs(cos)),
+            "freq_fraction_followed": est["freq_fraction"], "abs_dkl_followed": est["abs_dkl"]}
+
+
+def fig3c(page) -> dict[str, Any]:
+    """Fig 3c: median per-token |ΔL| total over frequency-direct, followed token-frequency neuron and random."""
+    def ratio(c: dict[str, np.ndarray]) -> float:
+        return float(np.median(np.abs(c["dloss_te"])) / np.median(np.abs(c["dloss_freq"])))
+
+    n = page.followed("frequency")
+    cols = ["dloss_te", "dloss_freq"]
+    return {**_followed(page, "frequency"),
+            "te_over_de_freq_followed": _tokens_bootstrap(page, _tokens(page, [n]), cols, ratio),
+            "te_over_de_freq_random": _tokens_bootstrap(page, _tokens(page, page.sweep.random_neurons), cols, ratio)}
+
+
+def active_tokens(page, neuron: int) -> pd.DataFrame:
+    """The evaluated tokens where ``neuron`` is more active than its mean (Figs 4a, 4c)."""
+    tokens = _tokens(page, [neuron])
+    return tokens[tokens.activation > float(page.summary.mean_act[page.summary.neuron == neuron].iloc[0])]
+
+
+def _mean(page, tokens: pd.DataFrame, column: str) -> Estimate | None:
+    if tokens.empty:
+        return None
+    return _tokens_bootstrap(page, tokens, [column], lambda c: float(np.mean(c[column])))
+
+
+def fig4ab(page) -> dict[str, Any]:
+    """Fig 4a: where the followed entropy neuron is above its mean, the mean ΔL of its ablation on
+    tokens the model gets right (RR = 1) and wrong (RR < 0.5), and the mean ΔH."""
+    n = page.followed("entropy")
+    active = active_tokens(page, n)
+    numbers = {**_followed(page), "n_active_tokens": len(active),
+               "dloss_correct": _mean(page, active[active.rr == 1], "dloss_te"),
+               "dloss_wrong": _mean(page, active[active.rr < 0.5], "dloss_te"),
+               "dentropy_active": _mean(page, active, "dentropy_te")}
+    return {k: v for k, v in numbers.items() if v is not None}
+
+
+def fig4c(page) -> dict[str, Any]:
+    """Fig 4c: on RR = 1 tokens where the followed token-frequency neuron is above its mean, the mean
+    ΔH and ΔD_KL(P_freq ‖ P_model) of its ablation."""
+    n = page.followed("frequency")
+    shown = active_tokens(page, n)
+    shown = shown[shown.rr == 1]
+    numbers = {**_followed(page, "frequency"), "n_tokens_shown": len(shown),
+               "dentropy_correct": _mean(page, shown, "dentropy_te"), "dkl_correct": _mean(page, shown, "dkl_te")}
+    return {k: v for k, v in numbers.items() if v is not None}
+
+
+def across_models(sweep: entropy.Sweep, *, seed: int) -> dict[str, Any]:
+    """Figs 7 and 8, one model: how many entropy and token-frequency neurons the rules select
+    (intervals over rows), which, and the Spearman correlation of ρ and 1 − DE/TE."""
+    counts = entropy.selection_counts(sweep, seed=seed)
+    summary, layer = sweep.summary, sweep.info["layer"]
+    return {"n_entropy_neurons": counts["entropy"], "n_frequency_neurons": counts["frequency"],
+            "entropy_neurons": [f"{layer}.{n}" for n in sweep.entropy_neurons],
+            "frequency_neurons": [f"{layer}.{n}" for n in sweep.token_frequency_neurons],
+            "max_rho": float(summary.rho.max()),
+            "spearman_rho_ln_fraction": _spearman(summary.rho.to_numpy(), summary.ln_fraction.to_numpy())}
+
+
+def spectrum(s: np.ndarray, k: int) -> dict[str, Any]:
+    """Fig 6, one model (exact, weights): the null space's depth and the condition number of W_U."""
+    return {"d_model": len(s), "null_space_k": k, "null_space_over_median": exact(s[-k:].mean() / np.median(s)),
+            "s_max_over_s_min": float(s[0] / s[-1])}
