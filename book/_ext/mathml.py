@@ -1,0 +1,39 @@
+"""Sphinx extension: render $math$ as MathML when the book is built, so pages need no MathJax.
+
+Sphinx's default math renderer loads MathJax from a CDN, which an offline reader cannot reach.
+Browsers draw MathML themselves (MathML Core: Chrome/Edge 109+, Firefox, Safari), so converting
+the LaTeX with ``latex2mathml`` at build time gives formulas with no script, font or request.
+LaTeX that ``latex2mathml`` cannot convert is a Sphinx warning (an error in a strict build), and
+the source is shown as code instead.
+"""
+
+from docutils import nodes
+from latex2mathml.converter import convert
+from sphinx.util import logging
+
+log = logging.getLogger(__name__)
+
+
+def _mathml(self, node, latex: str, display: str) -> str:
+    try:
+        return convert(latex, display=display)
+    except Exception as err:  # latex2mathml raises its own exception types per construct
+        log.warning("cannot convert this LaTeX to MathML (%s): %s", err, latex, location=node)
+        return f"<code>{self.encode(latex)}</code>"
+
+
+def visit_math(self, node):
+    self.body.append(f'<span class="math">{_mathml(self, node, node.astext(), "inline")}</span>')
+    raise nodes.SkipNode
+
+
+def visit_displaymath(self, node):
+    label = f' id="equation-{node["label"]}"' if node.get("label") else ""
+    number = f'<span class="eqno">({node["number"]})</span>' if node.get("number") else ""
+    self.body.append(f'<div class="math"{label}>{number}{_mathml(self, node, node.astext(), "block")}</div>\n')
+    raise nodes.SkipNode
+
+
+def setup(app):
+    app.add_html_math_renderer("mathml", (visit_math, None), (visit_displaymath, None))
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
