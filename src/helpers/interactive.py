@@ -15,7 +15,6 @@ instead of failing; ``InteractiveFigure.figure.show()`` displays it with plotly'
 
 from __future__ import annotations
 
-import html
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -63,7 +62,7 @@ class InteractiveFigure:
     def __repr__(self) -> str:
         title = self.figure.layout.title.text or "untitled"
         points = sum(len(trace.x) for trace in self.figure.data if trace.x is not None)
-        return f"<InteractiveFigure {html.unescape(title)!r}: {points} points>"
+        return f"<InteractiveFigure {title!r}: {points} points>"
 
 
 def _hover(frame: pd.DataFrame, label: str, fields: Mapping[str, str], axes: Mapping[str, str]) -> tuple[np.ndarray, str]:
