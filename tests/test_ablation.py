@@ -4,9 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from helpers import tiny
 from helpers.ablation import ablate, authors_ablation, clean_run, hooked_ablation, token_metrics
 from helpers.corpus import make_rows
-from helpers.models import load_model, special_tokens
+from helpers.errors import ParameterError
+from helpers.models import KNOWN_MODELS, from_hf, load_model, special_tokens
 
 TEXT = ["The quick brown fox jumps over the lazy dog. " * 6, "Pack my box with five dozen liquor jugs! " * 6,
         "How vexingly quick daft zebras jump; " * 8]
@@ -122,3 +124,51 @@ def test_summary_ln_fraction_definition(setup):
     de = np.mean(np.abs(pt["loss_de"][n] - pt["loss"]))
     assert summary.ln_fraction[n] == pytest.approx(1 - de / te)
     assert summary.pred_change[n] == pytest.approx(pt["pred_change"][n].mean())
+
+
+# --------------------------------------------------------------------------------------------
+# Models the closed form refuses
+# --------------------------------------------------------------------------------------------
+
+
+def _tiny_with(arch: str, **config):
+    """The tiny ``arch`` model with its Hugging Face config changed before the bridge reads it."""
+    hf, tok = tiny.build(arch)
+    for key, value in config.items():
+        setattr(hf.config, key, value)
+    if arch == "opt" and config.get("do_layer_norm_before") is False or config.get("_remove_final_layer_norm"):
+        hf.model.decoder.final_layer_norm = None  # what OPTDecoder builds for these configs
+    return from_hf(hf, tok, KNOWN_MODELS[f"tiny-random-{arch}"])
+
+
+def test_soft_capped_logits_are_refused_and_would_be_wrong():
+    model = _tiny_with("gemma3", final_logit_softcapping=0.1)
+    st = special_tokens(model)
+    rows = make_rows(model.tokenizer, TEXT, bos_id=st.bos_id, eos_id=st.eos_id, seq_len=48, seed=0)
+    with pytest.raises(ParameterError, match=r"'tiny-random-gemma3' soft-caps its output logits.*hooked_ablation"):
+        clean_run(model, rows, eval_rows=[0], progress=False)
+    # Without the check the closed form ignores c·tanh(z/c): far from a hooked re-run.
+    import helpers.ablation as ablation_module
+    original = ablation_module.check_closed_form
+    ablation_module.check_closed_form = lambda model: None
+    try:
+        run = clean_run(model, rows, eval_rows=[0], progress=False)
+        result = ablate(model, run, neurons=[3], compile=False, progress=False)
+    finally:
+        ablation_module.check_closed_form = original
+    ref = hooked_ablation(model, run, 3, frozen_scale=False)
+    assert np.abs(result.per_token["loss_te"][0] - ref["loss"].numpy()).max() > 1e-3  # exact to ~1e-5 otherwise
+    with pytest.raises(ParameterError, match="soft-caps"):
+        ablate(model, run, neurons=[3], compile=False, progress=False)
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"do_layer_norm_before": False}, r"'tiny-random-opt' is post-LN.*opt-125m"),
+    ({"_remove_final_layer_norm": True}, r"'tiny-random-opt' has no final norm"),
+])
+def test_post_ln_and_missing_final_norm_are_refused(config, message):
+    model = _tiny_with("opt", **config)
+    rows = torch.randint(1, 250, (2, 16), generator=torch.Generator().manual_seed(0))
+    rows[:, 0] = 0
+    with pytest.raises(ParameterError, match=message):
+        clean_run(model, rows, eval_rows=[0], progress=False)
