@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
 from helpers.ablation import ablate, clean_run, token_metrics
+from helpers.corpus import newline_token_ids
 from helpers.errors import ParameterError
 from helpers.models import special_tokens
 from helpers.weights import check_neurons, effective_w_out
@@ -289,12 +290,13 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
 
 
 def banned_tokens(model: TransformerBridge) -> set[int]:
-    """Tokens a natural-repeat n-gram may not contain: BOS, EOS, newlines, and every token whose text
-    has the replacement character '\ufffd' (a partial UTF-8 sequence)."""
+    """Tokens a natural-repeat n-gram may not contain: BOS, EOS, newlines (for every model, as the
+    authors' ``get_banned_tokens_for_induction``), and every token whose text has the replacement
+    character '\ufffd' (a partial UTF-8 sequence)."""
     st = special_tokens(model)
     tok = model.tokenizer
     texts = tok.batch_decode([[i] for i in range(len(tok))], clean_up_tokenization_spaces=False)
-    return {st.bos_id, st.eos_id, *st.newline_ids, *(i for i, t in enumerate(texts) if "\ufffd" in t)}
+    return {st.bos_id, st.eos_id, *newline_token_ids(tok), *(i for i, t in enumerate(texts) if "\ufffd" in t)}
 
 
 def natural_repeats(rows: torch.Tensor, banned: set[int], *, bos_id: int, n: int = 6, max_count: int = 2,

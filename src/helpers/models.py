@@ -258,11 +258,25 @@ class SpecialTokens:
 
     bos_id: int
     eos_id: int
-    newline_ids: tuple[int, ...]
+    newline_ids: tuple[int, ...]  # dropped by the per-token filter: GPT-2 family only (see special_tokens)
+
+
+def is_gpt2_family(spec: ModelSpec | None) -> bool:
+    """True for GPT-2 models from the Hub: the paper's ``gpt2-*`` and ``stanford-gpt2-*`` aliases, or
+    any Hub id that names GPT-2 (``gpt2``, ``openai-community/gpt2-xl``, ``stanford-crfm/...gpt2...``)."""
+    return spec is not None and spec.source == "hub" and "gpt2" in spec.location.lower()
 
 
 def special_tokens(model: TransformerBridge) -> SpecialTokens:
-    """BOS/EOS used to build rows, and the ids of tokens that decode to exactly a newline."""
+    """BOS/EOS used to build rows, and the newline ids the per-token filter drops.
+
+    Newlines are filtered for the GPT-2 family only (:func:`is_gpt2_family`), empty for every other
+    model: the authors' filter (``filter_entropy_activation_df``) drops the "\\n" token only when
+    ``'gpt'`` is in the model's name, i.e. for their GPT-2 models, and keeps it for Pythia, LLaMA
+    and the rest. One rule for all models: the paper's. (The natural-induction n-grams ban
+    newlines for every model, as the authors' ``get_banned_tokens_for_induction`` does; see
+    ``helpers.induction.banned_tokens``.)
+    """
     tok = model.tokenizer
     spec: ModelSpec | None = getattr(model.cfg, "repro_spec", None)
     if spec is not None and spec.bos_eos_token is not None:
@@ -270,7 +284,8 @@ def special_tokens(model: TransformerBridge) -> SpecialTokens:
     else:
         bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
         eos = tok.eos_token_id if tok.eos_token_id is not None else bos
-    return SpecialTokens(int(bos), int(eos), tuple(newline_token_ids(tok)))
+    newlines = tuple(newline_token_ids(tok)) if is_gpt2_family(spec) else ()
+    return SpecialTokens(int(bos), int(eos), newlines)
 
 
 def weights_fingerprint(model: TransformerBridge, *, full: bool = False) -> str:
