@@ -166,12 +166,106 @@ def from_hf(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, spec:
 
 def _finish(bridge: TransformerBridge, spec: ModelSpec) -> TransformerBridge:
     with torch.no_grad():
+        raw = _record_raw(bridge)
         bridge.enable_compatibility_mode(disable_warnings=True)
+        bridge.cfg.repro_raw = raw if raw is not None and raw.reconstructs(bridge) else None
+    if bridge.cfg.repro_raw is None:
+        log.warning("%s: the raw weights cannot be recovered after compatibility mode; the raw vocabulary "
+                    "projection (helpers.voita) is unavailable for it", spec.name)
     bridge.eval()
     bridge.cfg.repro_spec = spec
     provenance.note("models", name=spec.name, source=spec.source, fingerprint=weights_fingerprint(bridge),
                     dtype=str(bridge.cfg.dtype).replace("torch.", ""), device=str(bridge.cfg.device))
     return bridge
+
+
+@dataclass(frozen=True)
+class RawWeights:
+    """What compatibility mode discards and the raw vocabulary projection needs, recorded at load
+    (float64, CPU; O(d_model + d_vocab + n_layers · d_mlp) numbers, no weight matrix is copied).
+
+    With u_v the raw unembedding column (the tied embedding row) of token v, P the processed
+    ``W_U``, w a raw MLP output row and w̃ its processed version, compatibility mode made
+    P[:, v] = g ⊙ u_v − gm − (a multiple of 1) (final-norm gain g folded in, vocabulary mean gm
+    subtracted, for LayerNorm also centred over d_model) and w̃ = w − (a multiple of 1) (LayerNorm
+    models: centred). Hence, exactly,
+
+        g ⊙ u_v = P[:, v] + gm + κ_v 1,   κ_v = token_mean_v − mean_d P[:, v] − mean_d gm
+        w       = w̃ + (w_out_mean − mean_d w̃) 1
+    """
+
+    gain: torch.Tensor  # [d_model] g, the final norm's gain
+    gain_vocab_mean: torch.Tensor  # [d_model] gm = mean_v (g ⊙ u_v)
+    token_mean: torch.Tensor  # [d_vocab] mean_d (g ⊙ u_v)
+    w_out_mean: torch.Tensor  # [n_layers, d_mlp] mean_d of each raw MLP output row
+    check_columns: torch.Tensor  # [d_model, 2] raw u_v of tokens 0 and 1, to verify the algebra at load
+    check_row: torch.Tensor  # [d_model] the raw output row of neuron 0 of the last layer, likewise
+
+    def unembedding(self, w_u: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Raw u_v [d_model, V'] from the processed columns ``w_u`` [d_model, V'] of tokens
+        start .. start + V' − 1, float64."""
+        p = w_u.detach().to("cpu", torch.float64)
+        kappa = self.token_mean[start:start + p.shape[1]] - p.mean(0) - self.gain_vocab_mean.mean()
+        return (p + self.gain_vocab_mean[:, None] + kappa[None]) / self.gain[:, None]
+
+    def w_out(self, layer: int, w: torch.Tensor, neurons: list[int]) -> torch.Tensor:
+        """Raw output rows [k, d_model] of ``neurons`` of ``layer`` from their processed rows ``w``, float64."""
+        w = w.detach().to("cpu", torch.float64)
+        return w + (self.w_out_mean[layer, neurons] - w.mean(-1))[:, None]
+
+    def reconstructs(self, bridge: TransformerBridge) -> bool:
+        """Whether the algebra gives back the recorded raw weights from the processed ones."""
+        last = bridge.cfg.n_layers - 1
+        u = self.unembedding(bridge.W_U[:, :2])
+        w = self.w_out(last, bridge.blocks[last].mlp.W_out[:1], [0])[0]
+        return (torch.allclose(u, self.check_columns, rtol=1e-4, atol=1e-5 * float(self.check_columns.abs().max()))
+                and torch.allclose(w, self.check_row, rtol=1e-4, atol=1e-5 * float(self.check_row.abs().max())))
+
+
+def _final_norm_gain(bridge: TransformerBridge) -> torch.Tensor:
+    """The final norm's gain g, read off the module (any weight convention, LayerNorm or RMSNorm):
+    for x with mean 0, N(x) − N(−x) = 2 g ⊙ x / sqrt(mean(x²) + ε); two alternating ±1 probes
+    (shifted by one, for an odd d_model) cover every coordinate."""
+    d = bridge.cfg.d_model
+    w_u = bridge.W_U
+    probe = torch.ones(d, dtype=torch.float64)
+    probe[1::2] = -1
+    if d % 2:
+        probe[-1] = 0
+    gain = torch.zeros(d, dtype=torch.float64)
+    for x in (probe, probe.roll(1)):
+        scale = (x.pow(2).mean() + bridge.cfg.eps).sqrt()
+        inp = x.to(w_u.device, w_u.dtype)[None, None]
+        out = (bridge.ln_final(inp) - bridge.ln_final(-inp))[0, 0].to("cpu", torch.float64)
+        nonzero = x != 0
+        gain[nonzero] = (out * scale / (2 * x))[nonzero]
+    return gain
+
+
+def _record_raw(bridge: TransformerBridge, chunk: int = 8192) -> RawWeights | None:
+    """:class:`RawWeights` of the bridge before compatibility mode, or None where it has no usable
+    final norm (post-LN layouts) or a zero gain (the raw unembedding cannot then be recovered)."""
+    try:
+        gain = _final_norm_gain(bridge)
+    except Exception as err:  # no final norm (OPT-350m), or a norm module we cannot probe
+        log.info("no final-norm gain for the raw projection: %s", err)
+        return None
+    if (gain == 0).any():
+        return None
+    w_u = bridge.W_U  # [d_model, V], raw before compatibility mode
+    gain32 = gain.to(w_u.device, torch.float32)
+    vocab_sum = torch.zeros(w_u.shape[0], dtype=torch.float64, device=w_u.device)
+    token_mean = torch.empty(w_u.shape[1], dtype=torch.float64)
+    for start in range(0, w_u.shape[1], chunk):  # float32 blocks on the weights' device
+        block = w_u[:, start:start + chunk].float()
+        vocab_sum += block.sum(1, dtype=torch.float64)
+        token_mean[start:start + chunk] = (gain32 @ block).to("cpu", torch.float64) / w_u.shape[0]
+    vocab_sum = vocab_sum.cpu() * gain
+    w_out_mean = torch.stack([torch.mean(block.mlp.W_out, dim=-1, dtype=torch.float32).to("cpu", torch.float64)
+                              for block in bridge.blocks])
+    return RawWeights(gain=gain, gain_vocab_mean=vocab_sum / w_u.shape[1], token_mean=token_mean,
+                      w_out_mean=w_out_mean, check_columns=w_u[:, :2].to("cpu", torch.float64),
+                      check_row=bridge.blocks[-1].mlp.W_out[0].to("cpu", torch.float64))
 
 
 def _dtype(dtype: str | torch.dtype) -> torch.dtype:
