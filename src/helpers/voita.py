@@ -27,7 +27,7 @@ from helpers.activations import (
     vocab_of,
 )
 from helpers.cache import cache_key, cached_tables, results_root
-from helpers.corpus import load_documents, make_rows
+from helpers.corpus import corpus_fingerprint, load_documents, make_rows
 from helpers.errors import ParameterError
 from helpers.models import special_tokens, weights_fingerprint
 
@@ -201,6 +201,7 @@ def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", 
                              f"(the model's context), got n_rows={n_rows}, seq_len={seq_len}")
     threshold = default_threshold(model) if threshold is None else float(threshold)
     key = {"model": model.cfg.repro_spec.name, "weights": weights_fingerprint(model, full=True), "corpus": corpus,
+           "corpus_content": corpus_fingerprint(corpus),
            "n_rows": n_rows, "seq_len": seq_len, "seed": seed, "threshold": threshold, "dtype": str(model.cfg.dtype),
            "rules": [COVERAGE, MAX_DETECTOR_TOKENS, MI_THRESHOLD, LOW, HIGH, STRONG_SHARE, ON, OFF, CURVES_PER_LAYER]}
 
@@ -300,7 +301,8 @@ def ngram_detectors(model: TransformerBridge, stats: NeuronStats, *, n: int = 3,
     covered_share, detector) and ``covered`` (layer, neuron, ngram, tokens, count, occurrences).
     """
     info = stats.info
-    key = {**{k: info[k] for k in ("model", "weights", "corpus", "n_rows", "seq_len", "seed", "threshold", "dtype")},
+    key = {**{k: info[k] for k in ("model", "weights", "corpus", "corpus_content", "n_rows", "seq_len", "seed",
+                                   "threshold", "dtype")},
            "n": n, "max_items": max_items, "coverage": COVERAGE}
 
     def compute() -> dict[str, pd.DataFrame]:
