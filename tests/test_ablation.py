@@ -267,7 +267,8 @@ def test_compiled_frequency_metrics_match_a_float64_reference():
         reset = te + ((clean - te) @ u_freq)[:, None] * u_freq  # component along u_freq back to clean
         loss_freq = -reset.log_softmax(-1).gather(-1, run.targets[:, None])[:, 0]
         np.testing.assert_allclose(result.per_token["loss_freq"][i], loss_freq.numpy(), atol=1e-4)
-        assert np.abs(result.per_token["loss_freq"][i] - result.per_token["loss_te"][i]).max() > 1e-3  # 10x the tolerance
+        # the frequency reset matters at 10x the tolerance, or the comparison could not fail
+        assert np.abs(result.per_token["loss_freq"][i] - result.per_token["loss_te"][i]).max() > 1e-3
         assert np.abs(result.per_token["kl_te"][i] - result.per_token["kl"]).max() > 1e-3
     kl_clean = torch.nn.functional.kl_div(clean.log_softmax(-1), log_p.expand_as(clean), reduction="none",
                                           log_target=True).sum(-1)

@@ -61,18 +61,18 @@ def test_copy_windows_are_the_authors():
 
 def test_clip_values_by_hand():
     """Two sequences of 9 positions (n = 4), one neuron, ‖w‖ = 2. Activations are 0 except at the
-    last token of the first copy (pos 4) and at the last position (pos 8): the two positions that
-    decide the sign, and that a window off by one would miss."""
+    last token of the first copy (pos 4), at the last position (pos 8), and once inside the clip
+    window: the two positions a window off by one misses decide the sign here (without them,
+    d = (0 − 0.1) · 2 < 0: the opposite clip)."""
     acts = torch.zeros(2, 9, 1)
-    acts[:, 4, 0] = 1.0
-    acts[0, 8, 0] = -5.0
-    acts[1, 8, 0] = -3.0
+    acts[:, 4, 0] = 2.0
+    acts[:, 8, 0] = 3.0
     acts[0, 1, 0] = 0.8  # inside the clip window (pos < 4)
     clip_mean, sign = induction.clip_values(acts, torch.tensor([2.0]))
     assert clip_mean.item() == pytest.approx(0.8 / 8)  # pos 0..3 of both sequences
-    first = (2 * 1.0 + 0.8) / 10  # pos 0..4
-    second = (-5.0 - 3.0) / 8  # pos 5..8
-    assert sign.item() == pytest.approx((second - first) * 2.0)
+    first = (2 * 2.0 + 0.8) / 10  # pos 0..4 of both sequences: 0.48
+    second = 2 * 3.0 / 8  # pos 5..8: 0.75
+    assert sign.item() == pytest.approx((second - first) * 2.0) and sign.item() > 0
 
 
 @pytest.mark.parametrize("name", ["tiny-random-gpt2", "tiny-random-gemma3"])

@@ -76,7 +76,8 @@ def check_closed_form(model: TransformerBridge) -> None:
             "there is no final norm, so the closed form r' = r + δ w → final norm → unembedding is not this "
             "model. Use a pre-LN model (opt-125m, opt-1.3b, gpt2-small, ...).")
     ln_final = getattr(model, "ln_final", None)
-    if model.cfg.normalization_type is None or ln_final is None or getattr(ln_final, "original_component", True) is None:
+    no_module = ln_final is None or getattr(ln_final, "original_component", True) is None
+    if model.cfg.normalization_type is None or no_module:
         raise ParameterError(
             f"{name!r} has no final norm before the unembedding; the closed form (and the direct effect, which "
             "freezes that norm's scale) is defined only for models with one. Use a pre-norm model with a final "

@@ -357,7 +357,7 @@ def activation_differences(model: TransformerBridge, synthetic: torch.Tensor, ro
         first_sum = first_sum + a[:, first].sum(dim=(0, 1))
         second_sum = second_sum + a[:, second].sum(dim=(0, 1))
     d_syn = second_sum / (len(synthetic) * int(second.sum())) - first_sum / (len(synthetic) * int(first.sum()))
-    sums = {"first": torch.zeros(model.cfg.d_mlp, dtype=torch.float64), "second": torch.zeros(model.cfg.d_mlp, dtype=torch.float64)}
+    sums = {key: torch.zeros(model.cfg.d_mlp, dtype=torch.float64) for key in ("first", "second")}
     counts = {"first": 0, "second": 0}
     for start in range(0, len(repeats), batch_size):
         part = repeats.iloc[start:start + batch_size]

@@ -2,7 +2,10 @@
 
 Compatibility mode folds the norm gains into the following weights and centres the writing
 weights and the unembedding, as the paper's authors loaded their models (PAPER_SPEC A2), so
-``W_U``, ``W_out`` and ``ln_final.hook_scale`` mean the same thing for every model.
+``W_U``, ``W_out`` and ``ln_final.hook_scale`` mean the same thing for every model. It rewrites
+the weights in place; the few vectors needed to recover the raw unembedding and output rows
+exactly (Voita et al.'s raw vocabulary projection) are recorded first, as ``cfg.repro_raw``
+(:class:`RawWeights`).
 
 Kinds of names (``list_models()`` prints them):
 - the paper's models by alias (``gpt2-small``, ``pythia-410m``, ``Llama-2-7b``, ...) or any

@@ -93,7 +93,8 @@ def count_tokens(model: TransformerBridge, corpus: str, *, batch_docs: int = 64,
 
     tok = model.tokenizer
     content = corpus_fingerprint(corpus)
-    key = hashlib.sha256(f"{model.cfg.repro_spec.name}|{weights_fingerprint(model)}|{len(tok)}|{corpus}|{content}".encode())
+    parts = f"{model.cfg.repro_spec.name}|{weights_fingerprint(model)}|{len(tok)}|{corpus}|{content}"
+    key = hashlib.sha256(parts.encode())
     path = cache_dir() / "unigrams" / f"counts-{key.hexdigest()[:16]}.npy"
     if path.exists():
         return np.load(path)
