@@ -264,3 +264,75 @@ def test_c4_happy_path(monkeypatch):
     assert load_documents("c4", n_docs=2) == ["doc one", "doc two"]
     assert calls == [(corpus.C4_DATASET, {"split": "train"})]
     assert corpus.C4_DATASET == "stas/c4-en-10k"
+
+
+# --------------------------------------------------------------------------------------------
+# python-stdlib
+# --------------------------------------------------------------------------------------------
+
+
+def _fake_stdlib(root):
+    """A small library tree: code, test suites and tools to skip, a non-UTF-8 file, an empty one."""
+    files = {
+        "zlib_like.py": "def z():\n    return 1\n",
+        "abc_mod.py": "A = 1\n",
+        "json/__init__.py": "import json.decoder\n",
+        "json/decoder.py": "class D: pass\n",
+        "json/tests/test_x.py": "assert 1\n",
+        "test/test_all.py": "assert 2\n",
+        "unittest/test/test_case.py": "assert 3\n",
+        "idlelib/editor.py": "EDIT = 1\n",
+        "lib2to3/fixer.py": "FIX = 1\n",
+        "site-packages/numpy/__init__.py": "NP = 1\n",
+        "empty.py": "   \n",
+        "notes.txt": "not python\n",
+    }
+    for rel, text in files.items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
+    (root / "latin.py").write_bytes("s = 'caf\u00e9'\n".encode("latin-1"))
+    return root
+
+
+def test_python_stdlib_files_skip_tests_and_tools(tmp_path):
+    root = _fake_stdlib(tmp_path)
+    rel = [p.relative_to(root).as_posix() for p in corpus.python_stdlib_files(root)]
+    assert rel == ["abc_mod.py", "empty.py", "json/__init__.py", "json/decoder.py", "latin.py", "zlib_like.py"]
+
+
+def test_python_stdlib_documents_and_content_hash(tmp_path, monkeypatch):
+    import hashlib
+
+    from helpers import provenance
+
+    root = _fake_stdlib(tmp_path)
+    monkeypatch.setattr(corpus, "_stdlib_root", lambda: root)
+    provenance.reset()
+    docs = load_documents("python-stdlib")
+    # sorted paths, one document per file; the empty file dropped, the latin-1 one skipped
+    assert docs == ["A = 1", "import json.decoder", "class D: pass", "def z():\n    return 1"]
+    assert load_documents("python-stdlib") == docs  # deterministic
+    h = hashlib.sha256()
+    for rel in ["abc_mod.py", "empty.py", "json/__init__.py", "json/decoder.py", "latin.py", "zlib_like.py"]:
+        data = (root / rel).read_bytes()
+        h.update(f"{rel}\t{len(data)}\n".encode() + data)
+    note = provenance._NOTES["corpora"][-1]
+    assert note["corpus"] == "python-stdlib" and note["content_sha256"] == h.hexdigest()
+    assert corpus.corpus_fingerprint("python-stdlib") == "stdlib-" + h.hexdigest()[:16]
+    (root / "abc_mod.py").write_text("A = 2\n")  # same size, other content: another fingerprint
+    assert corpus.corpus_fingerprint("python-stdlib") != "stdlib-" + h.hexdigest()[:16]
+
+
+def test_python_stdlib_of_this_interpreter():
+    """The real library: hundreds of modules, no test suite, and code (a def or class in most)."""
+    import sysconfig
+    from pathlib import Path
+
+    files = corpus.python_stdlib_files()
+    root = Path(sysconfig.get_paths()["stdlib"])
+    rel = [p.relative_to(root).as_posix() for p in files]
+    assert len(files) > 300 and rel == sorted(rel, key=str)
+    assert "os.py" in rel and "json/decoder.py" in rel
+    assert not any(part in corpus.STDLIB_EXCLUDED_DIRS for r in rel for part in r.split("/")[:-1])
+    docs = load_documents("python-stdlib")
+    assert sum(("def " in d or "class " in d) for d in docs) > 0.8 * len(docs)

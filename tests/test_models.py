@@ -10,7 +10,7 @@ import torch
 
 from helpers import tiny
 from helpers.errors import UnknownModelError
-from helpers.models import KNOWN_MODELS, list_models, load_model, resolve, special_tokens
+from helpers.models import KNOWN_MODELS, from_hf, is_gpt2_family, list_models, load_model, resolve, special_tokens
 
 TINY = [name for name in KNOWN_MODELS if name.startswith("tiny-random-")]
 
@@ -78,7 +78,28 @@ def test_special_tokens_of_a_byte_model():
     assert special_tokens(model) == special_tokens(model)
     st = special_tokens(model)
     assert st.bos_id == st.eos_id == 0
-    assert [model.tokenizer.decode([i]) for i in st.newline_ids] == ["\n"]
+    assert st.newline_ids == ()  # not a GPT-2-family model by name: newlines are kept
+
+
+def test_newlines_are_filtered_for_the_gpt2_family_only():
+    """The authors drop "\\n" (as the current or the next token) only for GPT-2 models."""
+    from helpers.ablation import clean_run
+
+    hf, tok = tiny.build("gpt2")
+    as_gpt2 = from_hf(hf, tok, KNOWN_MODELS["gpt2-small"])  # the tiny weights under the paper's GPT-2 name
+    newline = tok.convert_tokens_to_ids("Ċ")
+    assert special_tokens(as_gpt2).newline_ids == (newline,)
+    assert [is_gpt2_family(resolve(name)) for name in ("gpt2-small", "gpt2-large", "stanford-gpt2-small-a",
+                                                       "openai-community/gpt2", "pythia-410m", "Llama-2-7b",
+                                                       "opt-125m", "smollm2-135m", "tiny-random-gpt2")] == \
+        [True, True, True, True, False, False, False, False, False]
+    other = load_model("tiny-random-llama")
+    assert special_tokens(other).newline_ids == ()
+    rows = torch.tensor([[0] + tok("abcdefgh\nijklmnopq", add_special_tokens=False).input_ids])
+    at = int((rows[0] == newline).nonzero()[0, 0])
+    for model, dropped in ((as_gpt2, True), (other, False)):
+        kept = set(clean_run(model, rows, [0], progress=False).positions[:, 1].tolist())
+        assert ({at - 1, at} & kept == set()) is dropped and (at + 1 in kept)
 
 
 HUB_SCRIPT = textwrap.dedent("""

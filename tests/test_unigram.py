@@ -10,7 +10,7 @@ import torch
 from helpers import unigram
 from helpers.ablation import ablate, clean_run, hooked_ablation
 from helpers.corpus import make_rows
-from helpers.errors import OfflineError
+from helpers.errors import OfflineError, ParameterError
 from helpers.models import load_model, special_tokens
 
 SHARED = Path(__file__).parents[2] / "shared" / "data" / "unigram_counts"
@@ -109,3 +109,77 @@ def test_planted_frequency_neuron_ranks_first():
     assert float(cos[target]) == pytest.approx(float(torch.nn.functional.cosine_similarity(w_u.T @ w, u, dim=0)), abs=1e-4)
 
 
+# --------------------------------------------------------------------------------------------
+# A counts file of the user's
+# --------------------------------------------------------------------------------------------
+
+
+def test_counts_file_is_used_and_named(tmp_path, monkeypatch):
+    import hashlib
+
+    from helpers.models import KNOWN_MODELS, from_hf
+    from helpers import tiny
+
+    hf, tok = tiny.build("gpt2")
+    as_gpt2 = from_hf(hf, tok, KNOWN_MODELS["gpt2-small"])  # a paper model: the file wins over the authors'
+    counts = np.arange(200, dtype=np.int64) % 7  # shorter than the vocabulary: zero-padded later
+    path = tmp_path / "train-counts.npy"
+    np.save(path, counts)
+    monkeypatch.setattr(unigram, "authors_counts", lambda *a: pytest.fail("the authors' counts were used"))
+    monkeypatch.setattr(unigram, "count_tokens", lambda *a, **k: pytest.fail("the corpus was counted"))
+    got, source = unigram.unigram_counts(as_gpt2, counts_file=str(path))
+    np.testing.assert_array_equal(got, counts)
+    assert "train-counts.npy" in source and hashlib.sha256(path.read_bytes()).hexdigest()[:16] in source
+    p = unigram.unigram_distribution(got, as_gpt2.cfg.d_vocab)
+    assert p[199].item() == pytest.approx((counts[199] + 1) / (counts.sum() + as_gpt2.cfg.d_vocab))
+    whole_floats = tmp_path / "floats.npy"
+    np.save(whole_floats, counts.astype(np.float64))
+    np.testing.assert_array_equal(unigram.unigram_counts(as_gpt2, counts_file=str(whole_floats))[0], counts)
+
+
+@pytest.mark.parametrize("content, message", [
+    (np.ones((3, 4), dtype=np.int64), "1-D"),
+    (np.array([3, -1, 2]), "negative counts .first at token id 1"),
+    (np.array([1.5, 2.0]), "non-integer"),
+    (np.array(["a", "b"]), "dtype <U1"),
+    (np.ones(258, dtype=np.int64), "258 counts but the model's vocabulary has 257"),
+    (np.array([], dtype=np.int64), "non-empty"),
+])
+def test_counts_file_is_validated(tmp_path, content, message):
+    model = load_model("tiny-random-gpt2")
+    path = tmp_path / "counts.npy"
+    np.save(path, content)
+    with pytest.raises(ParameterError, match=message):
+        unigram.unigram_counts(model, counts_file=str(path))
+
+
+def test_counts_file_errors_name_the_file(tmp_path):
+    model = load_model("tiny-random-gpt2")
+    with pytest.raises(ParameterError, match="does not exist"):
+        unigram.unigram_counts(model, counts_file=str(tmp_path / "missing.npy"))
+    (tmp_path / "counts.txt").write_text("1 2 3")
+    with pytest.raises(ParameterError, match=r"must be a \.npy file"):
+        unigram.unigram_counts(model, counts_file=str(tmp_path / "counts.txt"))
+    (tmp_path / "broken.npy").write_bytes(b"not numpy")
+    with pytest.raises(ParameterError, match="not a readable .npy"):
+        unigram.unigram_counts(model, counts_file=str(tmp_path / "broken.npy"))
+
+
+def test_counted_stdlib_is_keyed_by_its_content(tmp_path, monkeypatch):
+    """Counts of python-stdlib are cached under its content hash: another Python's library (here: a
+    file that grew) is counted again, not read from a stale cache."""
+    from helpers import corpus, io
+
+    monkeypatch.setenv(io.CACHE_ENV, str(tmp_path / "cache"))
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "a.py").write_text("x = 1\n")
+    monkeypatch.setattr(corpus, "_stdlib_root", lambda: lib)
+    model = load_model("tiny-random-gpt2")
+    first, source = unigram.unigram_counts(model, "python-stdlib")
+    assert "python-stdlib" in source and corpus.corpus_fingerprint("python-stdlib") in source
+    (lib / "a.py").write_text("x = 1\ny = 22\n")
+    second, _ = unigram.unigram_counts(model, "python-stdlib")
+    assert second.sum() > first.sum()
+    ids = model.tokenizer("x = 1\ny = 22", add_special_tokens=False).input_ids
+    np.testing.assert_array_equal(second, np.bincount(ids, minlength=model.cfg.d_vocab))

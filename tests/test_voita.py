@@ -2,6 +2,7 @@
 OPT model with planted neurons (a dead one, two token detectors, a positional one)."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -351,3 +352,80 @@ def test_active_means_the_input_of_the_output_projection(arch):
         fired = (post > threshold).numpy()
         assert counts.active[i].sum() > 0
         np.testing.assert_array_equal(counts.pos_active[i], fired.sum(0))
+
+
+# --------------------------------------------------------------------------------------------
+# The raw vocabulary projection (Sec 4.4)
+# --------------------------------------------------------------------------------------------
+
+
+def _raw_output_rows(hf, arch: str, layer: int) -> torch.Tensor:
+    """[d_mlp, d_model] raw MLP output rows as they enter the residual, from the Hugging Face weights."""
+    if arch == "gpt2":
+        return hf.transformer.h[layer].mlp.c_proj.weight.double()  # Conv1D: [in, out]
+    if arch == "opt":
+        return hf.model.decoder.layers[layer].fc2.weight.double().T
+    block = hf.model.layers[layer]
+    w = block.mlp.down_proj.weight.double().T
+    if arch == "gemma3":  # the post-feed-forward norm's gain, (1 + weight) in Gemma's convention
+        w = w * (1 + block.post_feedforward_layernorm.weight.double())
+    return w
+
+
+@pytest.mark.parametrize("arch", ["opt", "gpt2", "llama", "gemma3"])
+def test_vocab_projection_is_the_raw_row_on_the_raw_unembedding(arch):
+    """Compatibility mode rewrites the weights in place; the projection must still be the raw one,
+    checked against a copy of the Hugging Face weights taken before the bridge touched them."""
+    import copy
+
+    hf, tok = tiny.build(arch)
+    raw = copy.deepcopy(hf)
+    model = from_hf(hf, tok, KNOWN_MODELS[f"tiny-random-{arch}"])
+    u = raw.get_output_embeddings().weight.double()  # [V, d]: the tied embedding for OPT, GPT-2, Gemma
+    neurons = [0, 5, 17, 40]
+    for layer in range(model.cfg.n_layers):
+        expected = _raw_output_rows(raw, arch, layer)[neurons].detach() @ u.detach().T
+        got = voita.vocab_projection(model, layer, neurons)
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=0, atol=1e-5 * float(expected.abs().max()))
+
+
+DIM_M, DETECT_RAW = 28, 9  # a residual dimension every token's unembedding has much of; a detector writing -e_M
+
+
+def test_suppression_follows_the_raw_projection_where_the_definitions_disagree():
+    """A detector of 'x' that writes −e_M, where every token's unembedding has 10 on e_M and x's has 9:
+    its raw projection onto x is −9 (negative: suppression, the paper's test), while x sits above the
+    vocabulary average of the processed projection (the suite's former test said "promotes")."""
+    hf, tok = planted_opt()
+    x, q = _token(tok, "x"), _token(tok, "q")
+    dec = hf.model.decoder
+    block = dec.layers[0]
+    with torch.no_grad():
+        dec.embed_tokens.weight[:, DIM_M] = 10.0
+        dec.embed_tokens.weight[x, DIM_M] = 9.0
+        dec.embed_positions.weight[:, DIM_M] = 0
+        block.self_attn.out_proj.weight[DIM_M] = 0
+        block.self_attn.out_proj.bias[DIM_M] = 0
+        for norm in (block.final_layer_norm, dec.final_layer_norm):
+            norm.weight[DIM_M] = 1
+            norm.bias[DIM_M] = 0
+        block.fc1.weight[DETECT_RAW] = 0
+        block.fc1.bias[DETECT_RAW] = -1.0
+        block.fc1.weight[DETECT_RAW, DIM_A] = 1.0  # reads x's feature, like DETECT_SUPPRESS
+        block.fc2.weight[:, DETECT_RAW] = 0
+        block.fc2.weight[DIM_M, DETECT_RAW] = -1.0
+    rows = text_rows(tok, 4, 40, seed=1)
+    rows[:, 5] = x
+    fired = reference_fired(hf, rows, 0.0)[0][..., DETECT_RAW]  # before the bridge rewrites the weights
+    assert (torch.from_numpy(fired) == (rows == x)).all()  # a detector of x, and of nothing else
+    model = from_hf(hf, tok, KNOWN_MODELS["tiny-random-opt"])
+
+    processed = (model.W_out[0, DETECT_RAW].double() @ model.W_U.double())
+    assert processed[x] - processed.mean() > 0.5  # the former definition: "not suppressed"
+
+    detectors = pd.DataFrame({"layer": [0, 0], "neuron": [DETECT_RAW, DETECT_PROMOTE], "token": [x, q]})
+    supp = voita.suppression(model, SimpleNamespace(detector_tokens=detectors)).set_index("neuron")
+    assert supp.trigger_projection[DETECT_RAW] == pytest.approx(-9.0, rel=1e-5)  # w · u_x = −1 · 9
+    assert supp.suppresses[DETECT_RAW] and supp.negative_share[DETECT_RAW] == 1.0
+    assert supp.trigger_projection[DETECT_PROMOTE] == pytest.approx(50.0, rel=1e-5)  # +e_B · u_q = C
+    assert not supp.suppresses[DETECT_PROMOTE]

@@ -17,6 +17,14 @@ where s′ = sqrt(|c(r′)|²/d + ε) expands into dot products known per token 
 fused pass over the vocabulary per (neuron, token) then gives the max, log-sum-exp, expected
 logit and rank of the target: loss, entropy, prediction and reciprocal rank. The model is never
 re-run, and neurons × tokens × vocab is never held in memory.
+
+Sandwich norm (Gemma 2/3): the direct effect freezes the *final* norm's scale s only. The
+block's post-feed-forward norm ρ′ is recomputed in both the total and the direct effect (α and β
+above use ρ′ in both), as a hooked re-run that pins only ``ln_final.hook_scale`` does.
+
+Models the closed form refuses (:func:`check_closed_form`): final logit soft-capping
+(z ↦ c·tanh(z/c) after the unembedding, Gemma 2), and a model without a final norm or with a
+post-LN layout (OPT-350m), for which r′ = r + δ w followed by the final norm is not the model.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
 from helpers.corpus import token_filter
+from helpers.errors import ParameterError
 from helpers.models import special_tokens
 from helpers.weights import check_neurons, post_norm_gain, resolve_layer
 
@@ -41,6 +50,38 @@ log = logging.getLogger(__name__)
 # ------------------------------------------------------------------------------------------------
 # The clean pass
 # ------------------------------------------------------------------------------------------------
+
+
+def check_closed_form(model: TransformerBridge) -> None:
+    """Raise :class:`ParameterError` for a model whose final-layer ablation the closed form gets wrong:
+
+    - final logit soft-capping (``final_logit_softcapping`` in the Hugging Face config, TransformerLens's
+      ``output_logits_soft_cap``; Gemma 2): the logits are c·tanh(z/c), which the closed form ignores;
+    - a post-LN layout (``do_layer_norm_before=False``, OPT-350m) or no final norm: the final
+      residual is not r + δ w followed by one final norm.
+    """
+    spec = getattr(model.cfg, "repro_spec", None)
+    name = spec.name if spec is not None else getattr(model.cfg, "model_name", "this model")
+    hf_config = getattr(getattr(model, "original_model", None), "config", None)
+    cap = getattr(hf_config, "final_logit_softcapping", None)
+    tl_cap = getattr(model.cfg, "output_logits_soft_cap", None)
+    if (cap is not None and cap > 0) or (tl_cap is not None and tl_cap > 0):
+        raise ParameterError(
+            f"{name!r} soft-caps its output logits (c·tanh(z/c), c = {cap if cap is not None else tl_cap}); the "
+            "closed-form ablation assumes logits linear in the normalised residual and would be wrong. Use a "
+            "model without logit soft-capping, or hooked_ablation() (one forward pass per neuron, exact).")
+    if getattr(hf_config, "do_layer_norm_before", True) is False:
+        raise ParameterError(
+            f"{name!r} is post-LN (do_layer_norm_before=False, like OPT-350m): each block ends with a norm and "
+            "there is no final norm, so the closed form r' = r + δ w → final norm → unembedding is not this "
+            "model. Use a pre-LN model (opt-125m, opt-1.3b, gpt2-small, ...).")
+    ln_final = getattr(model, "ln_final", None)
+    no_module = ln_final is None or getattr(ln_final, "original_component", True) is None
+    if model.cfg.normalization_type is None or no_module:
+        raise ParameterError(
+            f"{name!r} has no final norm before the unembedding; the closed form (and the direct effect, which "
+            "freezes that norm's scale) is defined only for models with one. Use a pre-norm model with a final "
+            "norm (gpt2-small, pythia-410m, smollm2-135m, ...).")
 
 
 @dataclass
@@ -68,6 +109,7 @@ def clean_run(model: TransformerBridge, rows: torch.Tensor, eval_rows: Sequence[
     """One forward pass over ``rows``: activation means over all their tokens (as the authors did,
     BOS included), and the residual, activations and targets of the evaluated tokens of ``eval_rows``:
     by default those passing the paper's filter, else those where ``keep`` [len(eval_rows), T] is True."""
+    check_closed_form(model)
     layer = resolve_layer(model, layer)
     st = special_tokens(model)
     eval_rows = [int(i) for i in eval_rows]
@@ -224,7 +266,11 @@ def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | Non
 
     ``delta`` [n_neurons, M] replaces the change of each neuron's activation on each evaluated token
     (default: ā − a, mean ablation); the clip mean-ablation of the induction study passes its own.
+
+    The direct effect (``*_de``) freezes the final norm's scale; a sandwich norm's post-feed-forward
+    norm is recomputed in both effects. Refuses models the closed form does not fit (:func:`check_closed_form`).
     """
+    check_closed_form(model)
     layer = run.layer
     if layer != model.cfg.n_layers - 1:
         raise ValueError(f"the closed form is exact only for the final layer ({model.cfg.n_layers - 1}), not {layer}")
@@ -403,6 +449,7 @@ def hooked_ablation(model: TransformerBridge, run: CleanRun, neuron: int, *, fro
     """One hooked forward pass over the evaluated rows with neuron ``neuron`` set to its mean
     (TransformerLens's usual way); with ``frozen_scale`` the final norm's scale is also pinned to its
     clean value (the direct effect; pass ``clean_scale`` from :func:`final_norm_scale` to reuse it).
+    A sandwich norm's post-feed-forward norm is recomputed in both (only the final norm is pinned).
     Returns the metrics of the evaluated tokens."""
     rows = run.rows.to(model.cfg.device)
     if frozen_scale and clean_scale is None:

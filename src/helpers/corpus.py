@@ -5,6 +5,10 @@ Corpora (``load_documents``):
 * ``"wikipedia-sample"`` (offline default): 106 English Wikipedia articles from the gensim test
   dump (asset ``enwiki-sample.xml.bz2``), wiki markup stripped with ``mwparserfromhell``.
 * ``"c4"``: the paper's ``stas/c4-en-10k`` from the Hugging Face Hub (online only).
+* ``"python-stdlib"`` (offline, a second domain: source code, as Voita et al.'s Codeparrot data):
+  the Python source files of the running interpreter's standard library, one document per file
+  (see :func:`python_stdlib_files`). Its content differs between Python versions, so anything
+  cached from it is keyed by :func:`corpus_fingerprint`, a sha256 over the files' paths and bytes.
 * a local ``.txt`` / ``.jsonl`` / ``.parquet`` file.
 
 Rows (``make_rows``): documents joined with EOS, tokenised, cut into chunks of ``seq_len - 1``
@@ -16,9 +20,12 @@ is one token stream (TL concatenates per ``map`` batch of 1000 documents).
 from __future__ import annotations
 
 import bz2
+import hashlib
 import json
 import logging
+import os
 import re
+import sysconfig
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -41,7 +48,11 @@ WIKI_ASSET = "enwiki-sample.xml.bz2"
 # Bump when the wiki cleaning changes: the cache key includes it.
 WIKI_PARSER_VERSION = "wiki-v2"
 C4_DATASET = "stas/c4-en-10k"
-NAMES = ("wikipedia-sample", "c4")
+STDLIB = "python-stdlib"
+NAMES = ("wikipedia-sample", "c4", STDLIB)
+# Parts of the standard library that are not library code: test suites, the IDLE application, the
+# removed 2to3 tool, and third-party packages installed beside it.
+STDLIB_EXCLUDED_DIRS = frozenset({"test", "tests", "idlelib", "lib2to3", "site-packages", "dist-packages"})
 EXTENSIONS = (".txt", ".jsonl", ".parquet")
 TXT_SEPARATOR = "\f"
 
@@ -59,7 +70,7 @@ _DROPPED_TAGS = frozenset({"ref", "references"})
 def load_documents(name: str, *, n_docs: int | None = None) -> list[str]:
     """The non-empty documents of corpus ``name`` (the first ``n_docs`` of them if given).
 
-    ``name`` is ``"wikipedia-sample"``, ``"c4"``, or a path to a local file:
+    ``name`` is ``"wikipedia-sample"``, ``"c4"``, ``"python-stdlib"``, or a path to a local file:
 
     * ``.txt``: the whole file is one document, unless it contains form feeds (``"\\f"``),
       which separate documents;
@@ -70,10 +81,15 @@ def load_documents(name: str, *, n_docs: int | None = None) -> list[str]:
     """
     if n_docs is not None and n_docs < 1:
         raise CorpusError(f"n_docs must be a positive integer or None, got {n_docs!r}.")
+    note: dict[str, Any] = {}
     if name == "wikipedia-sample":
         docs = _wikipedia_sample()
     elif name == "c4":
         docs = _c4()
+    elif name == STDLIB:
+        files = python_stdlib_files()
+        docs = _read_source_files(files)
+        note = {"content_sha256": _files_digest(files), "python": sysconfig.get_python_version()}
     else:
         docs = _local_file(name)
     docs = [d.strip() for d in docs if isinstance(d, str) and d.strip()]
@@ -83,8 +99,75 @@ def load_documents(name: str, *, n_docs: int | None = None) -> list[str]:
             'in it, or use corpus="wikipedia-sample".'
         )
     docs = docs[:n_docs] if n_docs is not None else docs
-    provenance.note("corpora", corpus=name, documents=len(docs))
+    provenance.note("corpora", corpus=name, documents=len(docs), **note)
     return docs
+
+
+def corpus_fingerprint(name: str) -> str:
+    """A short id of what corpus ``name`` contains, for cache keys: for ``python-stdlib`` the
+    sha256 over its files' paths and bytes (it differs between Python versions); for the Wikipedia
+    sample the asset's sha256 and the parser version; for a local file its path, size and
+    modification time; for ``c4`` (a fixed dataset) and unknown names the name itself."""
+    if name == STDLIB:
+        return "stdlib-" + _files_digest(python_stdlib_files())[:16]
+    if name == "wikipedia-sample":
+        from helpers.assets import ASSETS
+
+        return f"wiki-{ASSETS[WIKI_ASSET].sha256[:16]}-{WIKI_PARSER_VERSION}"
+    path = Path(name).expanduser()
+    if name != "c4" and path.is_file():
+        stat = path.stat()
+        blob = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()
+        return "file-" + hashlib.sha256(blob).hexdigest()[:16]
+    return name
+
+
+# --------------------------------------------------------------------------------------------
+# Python standard library
+# --------------------------------------------------------------------------------------------
+
+
+def python_stdlib_files(root: str | Path | None = None) -> list[Path]:
+    """The ``*.py`` files under ``root`` (default: this interpreter's standard library,
+    ``sysconfig.get_paths()["stdlib"]``), skipping every directory named in
+    ``STDLIB_EXCLUDED_DIRS`` (test suites ``test/`` and ``tests/``, ``idlelib``, ``lib2to3``,
+    ``site-packages``), sorted by their path relative to ``root`` (deterministic)."""
+    root = _stdlib_root() if root is None else Path(root)
+    if not root.is_dir():
+        raise CorpusError(f"the Python standard library folder {str(root)!r} does not exist; this interpreter "
+                          'ships without its sources. Use corpus="wikipedia-sample" or a local file.')
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in STDLIB_EXCLUDED_DIRS and d != "__pycache__")
+        found += [Path(folder) / f for f in files if f.endswith(".py")]
+    return sorted(found, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _stdlib_root() -> Path:
+    return Path(sysconfig.get_paths()["stdlib"])
+
+
+def _read_source_files(files: list[Path]) -> list[str]:
+    """Each file's text as UTF-8; files that are not valid UTF-8 are skipped (logged)."""
+    docs = []
+    for path in files:
+        try:
+            docs.append(path.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            log.info("python-stdlib: skipping %s (not UTF-8)", path)
+    return docs
+
+
+def _files_digest(files: list[Path], root: Path | None = None) -> str:
+    """sha256 over each file's path relative to ``root`` (default: the standard library folder),
+    its size and its bytes (~0.1 s for the 11 MB of Python 3.11's library)."""
+    root = _stdlib_root() if root is None else root
+    h = hashlib.sha256()
+    for path in files:
+        data = path.read_bytes()
+        h.update(f"{path.relative_to(root).as_posix()}\t{len(data)}\n".encode())
+        h.update(data)
+    return h.hexdigest()
 
 
 def _local_file(name: str) -> list[str]:

@@ -13,6 +13,7 @@ from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
 from helpers.ablation import ablate, clean_run, token_metrics
+from helpers.corpus import newline_token_ids
 from helpers.errors import ParameterError
 from helpers.models import special_tokens
 from helpers.weights import check_neurons, effective_w_out
@@ -87,27 +88,85 @@ def induction_head_scores(model: TransformerBridge, *, n_seqs: int = 64, seq_len
     return frame.sort_values("score", ascending=False, ignore_index=True)
 
 
-def clip_ablation(model: TransformerBridge, seqs: torch.Tensor, neurons: list[int], *, batch_size: int = 8,
-                  per_token: bool = False, progress: bool = True) -> pd.DataFrame:
+def copy_windows(seq_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The authors' position windows on BOS + a + a (|a| = n, seq_len = 2n + 1), as boolean masks
+    [seq_len] (``case_studies/induction.py``; n = 99, 199 positions, in the paper):
+
+    - ``first``: pos ≤ n, BOS and the whole first copy (the authors' ``pos < 100``);
+    - ``second``: pos > n, the whole second copy, its last token included (``pos >= 100``);
+    - ``clip``: pos < n, BOS and the first copy without its last token (the authors'
+      ``pos < max_pos / 2`` with max_pos = 2n = 198: ``pos < 99``).
+    """
+    if seq_len < 3 or seq_len % 2 == 0:
+        raise ParameterError(f"repeated sequences have 2n + 1 positions (BOS + a + a), got {seq_len}")
+    n = seq_len // 2
+    pos = torch.arange(seq_len)
+    return pos <= n, pos > n, pos < n
+
+
+def clip_values(acts: torch.Tensor, norms: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """ā_i and d_i of the clip ablation from final-layer activations ``acts`` [n_seqs, 2n + 1, k] of
+    k neurons at every position of every repeated sequence, and their output norms ``norms`` [k]:
+
+        ā_i = mean of a_i over the ``clip`` window (pos < n) of all sequences
+        d_i = (mean over ``second`` (pos > n) − mean over ``first`` (pos ≤ n)) · ‖w_i‖
+
+    (windows of :func:`copy_windows`). Returns (ā [k], d [k]), float64."""
+    first, second, clip = copy_windows(acts.shape[1])
+    acts = acts.double()
+    diff = acts[:, second].mean(dim=(0, 1)) - acts[:, first].mean(dim=(0, 1))
+    return acts[:, clip].mean(dim=(0, 1)), diff * norms.double()
+
+
+def clip_statistics(model: TransformerBridge, seqs: torch.Tensor, neurons: list[int], *, batch_size: int = 16,
+                    progress: bool = True) -> pd.DataFrame:
+    """ā_i and d_i (:func:`clip_values`) of final-layer ``neurons`` over all of ``seqs`` (one forward
+    pass): columns neuron, clip_value, sign."""
+    layer = model.cfg.n_layers - 1
+    neurons = check_neurons(model, neurons, layer)
+    copy_windows(seqs.shape[1])  # validates the layout before running the model
+    hook = f"blocks.{layer}.mlp.hook_post"
+    parts = []
+    for start in tqdm(range(0, len(seqs), batch_size), desc="clip means", disable=not progress, leave=False):
+        with torch.no_grad():
+            _, cache = model.run_with_cache(seqs[start:start + batch_size].to(model.cfg.device), names_filter=[hook])
+        parts.append(cache[hook][..., neurons].double().cpu())
+    norms = effective_w_out(model, layer)[neurons].norm(dim=-1).cpu()
+    clip_mean, sign = clip_values(torch.cat(parts), norms)
+    return pd.DataFrame({"neuron": neurons, "clip_value": clip_mean.numpy(), "sign": sign.numpy()})
+
+
+def clip_ablation(model: TransformerBridge, seqs: torch.Tensor, neurons: list[int], *, n_ablate: int,
+                  stats: pd.DataFrame | None = None, batch_size: int = 8, per_token: bool = False,
+                  progress: bool = True) -> pd.DataFrame:
     """Fig 5b: clip mean-ablation of each final-layer neuron on repeated sequences (PAPER_SPEC A4 item 15).
 
-    ā_i = mean activation over the first-half positions (BOS included) of all sequences;
-    d_i = (mean on the second half − mean on the first half) · ‖w_i‖; if d_i > 0 the activation
-    becomes min(a, ā_i), else max(a, ā_i). Exact and without re-running the model (closed form).
-    Returns per (neuron, position) the mean over sequences of H_ablated / H_clean and L_ablated / L_clean,
-    for the total effect and the final-norm-frozen direct effect, with the sign d_i; with ``per_token``,
-    one row per (neuron, sequence, position) with the clean and ablated loss and entropy instead.
+    ā_i and d_i come from ALL of ``seqs`` (:func:`clip_statistics`; pass ``stats`` to reuse them),
+    the ablation runs on the first ``n_ablate`` sequences, as the authors (means over all 1000
+    sequences, ablation on k of them): if d_i > 0 the activation becomes min(a, ā_i), else
+    max(a, ā_i), at every position. Exact and without re-running the model (closed form).
+    Returns per (neuron, position) the mean over the ablated sequences of H_ablated / H_clean and
+    L_ablated / L_clean, for the total effect and the final-norm-frozen direct effect, with d_i
+    (``sign``) and ā_i (``clip_value``); with ``per_token``, one row per (neuron, sequence, position)
+    with the clean and ablated loss and entropy instead.
     """
     layer = model.cfg.n_layers - 1
     neurons = check_neurons(model, neurons, layer)
-    run = clean_run(model, seqs, range(len(seqs)), batch_size=batch_size, keep=all_but_last(seqs), progress=progress)
-    half = seqs.shape[1] // 2
+    if not 1 <= n_ablate <= len(seqs):
+        raise ParameterError(f"n_ablate must be between 1 and the {len(seqs)} sequences, got {n_ablate}")
+    if stats is None:
+        stats = clip_statistics(model, seqs, neurons, progress=progress)
+    elif not set(neurons) <= set(stats.neuron):
+        raise ParameterError(f"stats lack neurons {sorted(set(neurons) - set(stats.neuron))}: "
+                             "compute them with clip_statistics(model, seqs, neurons)")
+    by_neuron = stats.set_index("neuron").loc[neurons]
+    clip_mean = torch.tensor(by_neuron.clip_value.to_numpy(), dtype=torch.float64)
+    sign = torch.tensor(by_neuron.sign.to_numpy(), dtype=torch.float64)
+    ablated = seqs[:n_ablate]
+    run = clean_run(model, ablated, range(len(ablated)), batch_size=batch_size, keep=all_but_last(ablated),
+                    progress=progress)
     pos = run.positions[:, 1]
-    first, second = pos < half, pos > half
     acts = run.acts[:, neurons].double()  # [M, n]
-    clip_mean = acts[first].mean(0)
-    norms = model.W_out[layer].detach()[neurons].norm(dim=-1).double().cpu()
-    sign = (acts[second].mean(0) - clip_mean) * norms
     clipped = torch.where(sign > 0, torch.minimum(acts, clip_mean), torch.maximum(acts, clip_mean))
     result = ablate(model, run, neurons, delta=(clipped - acts).T.float(), progress=progress)
     pt = result.per_token
@@ -181,9 +240,12 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
     hf = model.original_model  # its submodules are the bridge's components, so the bridge's hooks fire
     cfg = model.cfg
     window = getattr(hf.config, "sliding_window", None)
-    if window is not None and window < seqs.shape[1]:
-        raise ParameterError(f"sequences of {seqs.shape[1]} tokens exceed the model's sliding attention window "
-                             f"({window}); the fast BOS ablation handles only windows that cover the sequence")
+    if window is not None and window <= seqs.shape[1]:
+        # The new tokens follow the T cached ones, so the attention sees T + n_pos keys: with W <= T
+        # the sliding-window layers drop the oldest, BOS first (at T == W: 2.3e-2 off on tiny Gemma 3).
+        raise ParameterError(f"sequences of {seqs.shape[1]} tokens reach the model's sliding attention window "
+                             f"({window}): the fast BOS ablation needs sequences shorter than the window. "
+                             "Use shorter sequences, or bos_ablation_naive (one forward pass per position)")
     positions = list(range(1, seqs.shape[1])) if positions is None else positions
     pos = torch.tensor(positions)
     layers = sorted({l for l, _ in heads})
@@ -228,43 +290,61 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
 
 
 def banned_tokens(model: TransformerBridge) -> set[int]:
-    """Tokens a natural-repeat n-gram may not contain: BOS, EOS, newlines, and every token whose text
-    has the replacement character '\ufffd' (a partial UTF-8 sequence)."""
+    """Tokens a natural-repeat n-gram may not contain: BOS, EOS, newlines (for every model, as the
+    authors' ``get_banned_tokens_for_induction``), and every token whose text has the replacement
+    character '\ufffd' (a partial UTF-8 sequence)."""
     st = special_tokens(model)
     tok = model.tokenizer
     texts = tok.batch_decode([[i] for i in range(len(tok))], clean_up_tokenization_spaces=False)
-    return {st.bos_id, st.eos_id, *st.newline_ids, *(i for i, t in enumerate(texts) if "\ufffd" in t)}
+    return {st.bos_id, st.eos_id, *newline_token_ids(tok), *(i for i, t in enumerate(texts) if "\ufffd" in t)}
 
 
-def natural_repeats(rows: torch.Tensor, banned: set[int], *, n: int = 6) -> pd.DataFrame:
-    """Repeated n-grams in corpus rows, by the authors' rules (PAPER_SPEC A5): the n-gram has no
-    repeated and no banned token, occurs more than once and at most twice in the row, the two
-    occurrences do not touch (at least one token between them), and there is a token after the second;
-    rows with more than one BOS-like banned token at position > 0 are skipped. The first qualifying
-    n-gram of each row is used. Returns one row per corpus row: row, first, second (start indices)."""
+def natural_repeats(rows: torch.Tensor, banned: set[int], *, bos_id: int, n: int = 6, max_count: int = 2,
+                    min_gap: int = 1) -> pd.DataFrame:
+    """Repeated n-grams in corpus rows, chosen as the authors' ``get_natural_induction_data`` does.
+
+    1. A row holding BOS (``bos_id``) more than once (a document break inside the row) is skipped.
+    2. Candidates: the n-grams of the row (every start 0..T−n) with n distinct tokens, none in
+       ``banned``, that occur more than once in the row.
+    3. The row's n-gram is the candidate whose *first* occurrence starts earliest.
+    4. The row is kept only if that n-gram occurs at most ``max_count`` times and at least
+       ``min_gap`` tokens lie between its first two occurrences (second − (first + n) ≥ min_gap);
+       otherwise the row is dropped: no other n-gram of the row is tried.
+
+    (Occurrences of an n-gram of distinct tokens never overlap, so the gap is ≥ 0.) As in the
+    authors' code, the second occurrence may end the row, so that no token B follows it.
+    Returns one row per kept corpus row: row, first, second (start indices of the two occurrences).
+    """
     found = []
     for r, row in enumerate(rows.tolist()):
-        seen: dict[tuple[int, ...], list[int]] = {}
-        for i in range(1, len(row) - n + 1):
+        if row.count(bos_id) > 1:
+            continue
+        starts: dict[tuple[int, ...], list[int]] = {}
+        for i in range(len(row) - n + 1):
             gram = tuple(row[i:i + n])
             if len(set(gram)) == n and not banned.intersection(gram):
-                seen.setdefault(gram, []).append(i)
-        candidates = [(starts[0], starts[1]) for starts in seen.values()
-                      if len(starts) == 2 and starts[1] - starts[0] > n and starts[1] + n < len(row)]
-        if candidates:
-            first, second = min(candidates, key=lambda c: c[1])
-            found.append((r, first, second))
+                starts.setdefault(gram, []).append(i)
+        repeated = [s for s in starts.values() if len(s) > 1]
+        if not repeated:
+            continue
+        chosen = min(repeated, key=lambda s: s[0])  # the earliest first occurrence
+        if len(chosen) <= max_count and chosen[1] - (chosen[0] + n) >= min_gap:
+            found.append((r, chosen[0], chosen[1]))
     return pd.DataFrame(found, columns=["row", "first", "second"])
 
 
 def activation_differences(model: TransformerBridge, synthetic: torch.Tensor, rows: torch.Tensor,
                            repeats: pd.DataFrame, *, n: int = 6, batch_size: int = 8) -> pd.DataFrame:
-    """Per final-layer neuron: d_syn = mean activation on the repeated half − on the first half of
-    the synthetic sequences; d_nat = mean activation over the window A0..A{n-1}, B at the second
-    occurrence of a natural repeat − the same window at the first occurrence (PAPER_SPEC A7 Fig 11)."""
+    """Per final-layer neuron (PAPER_SPEC A7 Fig 11), as the authors compute them:
+
+    d_syn = mean activation on the second copy − on BOS and the first copy of the synthetic
+    sequences (the windows of :func:`copy_windows`, the same as the clip ablation's sign);
+    d_nat = mean over the tokens A0..A{n-1}, B at the second occurrence of each natural repeat −
+    the same window at the first occurrence, pooled over repeats (a second occurrence that ends
+    its row contributes only the tokens it has)."""
     layer = model.cfg.n_layers - 1
     hook = f"blocks.{layer}.mlp.hook_post"
-    half = synthetic.shape[1] // 2
+    first, second, _ = copy_windows(synthetic.shape[1])
 
     def acts(batch: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -274,16 +354,20 @@ def activation_differences(model: TransformerBridge, synthetic: torch.Tensor, ro
     first_sum = second_sum = 0
     for start in range(0, len(synthetic), batch_size):
         a = acts(synthetic[start:start + batch_size])
-        first_sum = first_sum + a[:, :half].sum(dim=(0, 1))
-        second_sum = second_sum + a[:, half + 1:].sum(dim=(0, 1))
-    d_syn = second_sum / (len(synthetic) * (synthetic.shape[1] - half - 1)) - first_sum / (len(synthetic) * half)
-    d_nat = torch.zeros(model.cfg.d_mlp, dtype=torch.float64)
+        first_sum = first_sum + a[:, first].sum(dim=(0, 1))
+        second_sum = second_sum + a[:, second].sum(dim=(0, 1))
+    d_syn = second_sum / (len(synthetic) * int(second.sum())) - first_sum / (len(synthetic) * int(first.sum()))
+    sums = {key: torch.zeros(model.cfg.d_mlp, dtype=torch.float64) for key in ("first", "second")}
+    counts = {"first": 0, "second": 0}
     for start in range(0, len(repeats), batch_size):
         part = repeats.iloc[start:start + batch_size]
-        a = acts(rows[part.row.to_numpy()])
+        a = acts(rows[part.row.tolist()])
         for j, (_, rep) in enumerate(part.iterrows()):
-            d_nat += a[j, rep.second:rep.second + n + 1].mean(0) - a[j, rep.first:rep.first + n + 1].mean(0)
-    d_nat /= max(len(repeats), 1)
+            for key in ("first", "second"):
+                window = a[j, rep[key]:rep[key] + n + 1]  # A0..A{n-1}, B (cut at the row's end)
+                sums[key] += window.sum(0)
+                counts[key] += len(window)
+    d_nat = (sums["second"] / max(counts["second"], 1) - sums["first"] / max(counts["first"], 1))
     norms = effective_w_out(model, layer).norm(dim=-1).double().cpu()  # through Gemma's post-norm gain too
     return pd.DataFrame({"neuron": np.arange(model.cfg.d_mlp), "label": [f"{layer}.{i}" for i in range(model.cfg.d_mlp)],
                          "d_syn": d_syn.numpy(), "d_nat": d_nat.numpy(), "norm": norms.numpy(),

@@ -2,7 +2,10 @@
 
 Compatibility mode folds the norm gains into the following weights and centres the writing
 weights and the unembedding, as the paper's authors loaded their models (PAPER_SPEC A2), so
-``W_U``, ``W_out`` and ``ln_final.hook_scale`` mean the same thing for every model.
+``W_U``, ``W_out`` and ``ln_final.hook_scale`` mean the same thing for every model. It rewrites
+the weights in place; the few vectors needed to recover the raw unembedding and output rows
+exactly (Voita et al.'s raw vocabulary projection) are recorded first, as ``cfg.repro_raw``
+(:class:`RawWeights`).
 
 Kinds of names (``list_models()`` prints them):
 - the paper's models by alias (``gpt2-small``, ``pythia-410m``, ``Llama-2-7b``, ...) or any
@@ -166,12 +169,106 @@ def from_hf(hf_model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, spec:
 
 def _finish(bridge: TransformerBridge, spec: ModelSpec) -> TransformerBridge:
     with torch.no_grad():
+        raw = _record_raw(bridge)
         bridge.enable_compatibility_mode(disable_warnings=True)
+        bridge.cfg.repro_raw = raw if raw is not None and raw.reconstructs(bridge) else None
+    if bridge.cfg.repro_raw is None:
+        log.warning("%s: the raw weights cannot be recovered after compatibility mode; the raw vocabulary "
+                    "projection (helpers.voita) is unavailable for it", spec.name)
     bridge.eval()
     bridge.cfg.repro_spec = spec
     provenance.note("models", name=spec.name, source=spec.source, fingerprint=weights_fingerprint(bridge),
                     dtype=str(bridge.cfg.dtype).replace("torch.", ""), device=str(bridge.cfg.device))
     return bridge
+
+
+@dataclass(frozen=True)
+class RawWeights:
+    """What compatibility mode discards and the raw vocabulary projection needs, recorded at load
+    (float64, CPU; O(d_model + d_vocab + n_layers · d_mlp) numbers, no weight matrix is copied).
+
+    With u_v the raw unembedding column (the tied embedding row) of token v, P the processed
+    ``W_U``, w a raw MLP output row and w̃ its processed version, compatibility mode made
+    P[:, v] = g ⊙ u_v − gm − (a multiple of 1) (final-norm gain g folded in, vocabulary mean gm
+    subtracted, for LayerNorm also centred over d_model) and w̃ = w − (a multiple of 1) (LayerNorm
+    models: centred). Hence, exactly,
+
+        g ⊙ u_v = P[:, v] + gm + κ_v 1,   κ_v = token_mean_v − mean_d P[:, v] − mean_d gm
+        w       = w̃ + (w_out_mean − mean_d w̃) 1
+    """
+
+    gain: torch.Tensor  # [d_model] g, the final norm's gain
+    gain_vocab_mean: torch.Tensor  # [d_model] gm = mean_v (g ⊙ u_v)
+    token_mean: torch.Tensor  # [d_vocab] mean_d (g ⊙ u_v)
+    w_out_mean: torch.Tensor  # [n_layers, d_mlp] mean_d of each raw MLP output row
+    check_columns: torch.Tensor  # [d_model, 2] raw u_v of tokens 0 and 1, to verify the algebra at load
+    check_row: torch.Tensor  # [d_model] the raw output row of neuron 0 of the last layer, likewise
+
+    def unembedding(self, w_u: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Raw u_v [d_model, V'] from the processed columns ``w_u`` [d_model, V'] of tokens
+        start .. start + V' − 1, float64."""
+        p = w_u.detach().to("cpu", torch.float64)
+        kappa = self.token_mean[start:start + p.shape[1]] - p.mean(0) - self.gain_vocab_mean.mean()
+        return (p + self.gain_vocab_mean[:, None] + kappa[None]) / self.gain[:, None]
+
+    def w_out(self, layer: int, w: torch.Tensor, neurons: list[int]) -> torch.Tensor:
+        """Raw output rows [k, d_model] of ``neurons`` of ``layer`` from their processed rows ``w``, float64."""
+        w = w.detach().to("cpu", torch.float64)
+        return w + (self.w_out_mean[layer, neurons] - w.mean(-1))[:, None]
+
+    def reconstructs(self, bridge: TransformerBridge) -> bool:
+        """Whether the algebra gives back the recorded raw weights from the processed ones."""
+        last = bridge.cfg.n_layers - 1
+        u = self.unembedding(bridge.W_U[:, :2])
+        w = self.w_out(last, bridge.blocks[last].mlp.W_out[:1], [0])[0]
+        return (torch.allclose(u, self.check_columns, rtol=1e-4, atol=1e-5 * float(self.check_columns.abs().max()))
+                and torch.allclose(w, self.check_row, rtol=1e-4, atol=1e-5 * float(self.check_row.abs().max())))
+
+
+def _final_norm_gain(bridge: TransformerBridge) -> torch.Tensor:
+    """The final norm's gain g, read off the module (any weight convention, LayerNorm or RMSNorm):
+    for x with mean 0, N(x) − N(−x) = 2 g ⊙ x / sqrt(mean(x²) + ε); two alternating ±1 probes
+    (shifted by one, for an odd d_model) cover every coordinate."""
+    d = bridge.cfg.d_model
+    w_u = bridge.W_U
+    probe = torch.ones(d, dtype=torch.float64)
+    probe[1::2] = -1
+    if d % 2:
+        probe[-1] = 0
+    gain = torch.zeros(d, dtype=torch.float64)
+    for x in (probe, probe.roll(1)):
+        scale = (x.pow(2).mean() + bridge.cfg.eps).sqrt()
+        inp = x.to(w_u.device, w_u.dtype)[None, None]
+        out = (bridge.ln_final(inp) - bridge.ln_final(-inp))[0, 0].to("cpu", torch.float64)
+        nonzero = x != 0
+        gain[nonzero] = (out * scale / (2 * x))[nonzero]
+    return gain
+
+
+def _record_raw(bridge: TransformerBridge, chunk: int = 8192) -> RawWeights | None:
+    """:class:`RawWeights` of the bridge before compatibility mode, or None where it has no usable
+    final norm (post-LN layouts) or a zero gain (the raw unembedding cannot then be recovered)."""
+    try:
+        gain = _final_norm_gain(bridge)
+    except Exception as err:  # no final norm (OPT-350m), or a norm module we cannot probe
+        log.info("no final-norm gain for the raw projection: %s", err)
+        return None
+    if (gain == 0).any():
+        return None
+    w_u = bridge.W_U  # [d_model, V], raw before compatibility mode
+    gain32 = gain.to(w_u.device, torch.float32)
+    vocab_sum = torch.zeros(w_u.shape[0], dtype=torch.float64, device=w_u.device)
+    token_mean = torch.empty(w_u.shape[1], dtype=torch.float64)
+    for start in range(0, w_u.shape[1], chunk):  # float32 blocks on the weights' device
+        block = w_u[:, start:start + chunk].float()
+        vocab_sum += block.sum(1, dtype=torch.float64)
+        token_mean[start:start + chunk] = (gain32 @ block).to("cpu", torch.float64) / w_u.shape[0]
+    vocab_sum = vocab_sum.cpu() * gain
+    w_out_mean = torch.stack([torch.mean(block.mlp.W_out, dim=-1, dtype=torch.float32).to("cpu", torch.float64)
+                              for block in bridge.blocks])
+    return RawWeights(gain=gain, gain_vocab_mean=vocab_sum / w_u.shape[1], token_mean=token_mean,
+                      w_out_mean=w_out_mean, check_columns=w_u[:, :2].to("cpu", torch.float64),
+                      check_row=bridge.blocks[-1].mlp.W_out[0].to("cpu", torch.float64))
 
 
 def _dtype(dtype: str | torch.dtype) -> torch.dtype:
@@ -258,11 +355,25 @@ class SpecialTokens:
 
     bos_id: int
     eos_id: int
-    newline_ids: tuple[int, ...]
+    newline_ids: tuple[int, ...]  # dropped by the per-token filter: GPT-2 family only (see special_tokens)
+
+
+def is_gpt2_family(spec: ModelSpec | None) -> bool:
+    """True for GPT-2 models from the Hub: the paper's ``gpt2-*`` and ``stanford-gpt2-*`` aliases, or
+    any Hub id that names GPT-2 (``gpt2``, ``openai-community/gpt2-xl``, ``stanford-crfm/...gpt2...``)."""
+    return spec is not None and spec.source == "hub" and "gpt2" in spec.location.lower()
 
 
 def special_tokens(model: TransformerBridge) -> SpecialTokens:
-    """BOS/EOS used to build rows, and the ids of tokens that decode to exactly a newline."""
+    """BOS/EOS used to build rows, and the newline ids the per-token filter drops.
+
+    Newlines are filtered for the GPT-2 family only (:func:`is_gpt2_family`), empty for every other
+    model: the authors' filter (``filter_entropy_activation_df``) drops the "\\n" token only when
+    ``'gpt'`` is in the model's name, i.e. for their GPT-2 models, and keeps it for Pythia, LLaMA
+    and the rest. One rule for all models: the paper's. (The natural-induction n-grams ban
+    newlines for every model, as the authors' ``get_banned_tokens_for_induction`` does; see
+    ``helpers.induction.banned_tokens``.)
+    """
     tok = model.tokenizer
     spec: ModelSpec | None = getattr(model.cfg, "repro_spec", None)
     if spec is not None and spec.bos_eos_token is not None:
@@ -270,7 +381,8 @@ def special_tokens(model: TransformerBridge) -> SpecialTokens:
     else:
         bos = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
         eos = tok.eos_token_id if tok.eos_token_id is not None else bos
-    return SpecialTokens(int(bos), int(eos), tuple(newline_token_ids(tok)))
+    newlines = tuple(newline_token_ids(tok)) if is_gpt2_family(spec) else ()
+    return SpecialTokens(int(bos), int(eos), newlines)
 
 
 def weights_fingerprint(model: TransformerBridge, *, full: bool = False) -> str:

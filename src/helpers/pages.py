@@ -82,9 +82,9 @@ class Page:
                      f"<figcaption>{_inline_markdown(caption)}</figcaption></figure>"))
         return path
 
-    def interactive(self, figure_html: str, caption: str) -> None:
-        """Show an interactive figure (HTML from :mod:`helpers.interactive`) with its caption."""
-        display(HTML(f'<figure class="repro-figure repro-interactive">{figure_html}'
+    def interactive(self, figure: Any, caption: str) -> None:
+        """Show an interactive figure (:mod:`helpers.interactive`) with its caption."""
+        display(HTML(f'<figure class="repro-figure repro-interactive">{figure.to_html()}'
                      f"<figcaption>{_inline_markdown(caption)}</figcaption></figure>"))
 
     def report(self, numbers: Mapping[str, Any], labels: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -94,7 +94,7 @@ class Page:
                   for key, value in numbers.items()}
         report.write_key_numbers(self.results_dir, stored, notebook=self.notebook, model=self.model_name)
         display(HTML(_numbers_table(numbers, labels or {})))
-        verdicts = scorecard.page_verdicts(self.notebook, stored)
+        verdicts = scorecard.page_verdicts(self.notebook, stored, self.model_name)
         if verdicts:
             display(Markdown(verdicts))
         return stored
@@ -220,6 +220,12 @@ class SweepPage(ModelPage):
         z = entropy.selection_scores(self.summary)
         return int(self.summary.neuron[(z.z_rho if kind == "entropy" else z.z_dkl).idxmax()])
 
+    def followed_kind(self, kind: str = "entropy") -> str:
+        """Why the followed neuron is followed: "parameter", "paper", "rule" or "stand-in"."""
+        named = self.paper_entropy_neurons if kind == "entropy" else self.paper_frequency_neurons
+        chosen = self.entropy_neurons if kind == "entropy" else self.frequency_neurons
+        return "parameter" if self.neuron != -1 else "paper" if named else "rule" if chosen else "stand-in"
+
     def why_followed(self, kind: str = "entropy") -> str:
         """One sentence: which neuron the page follows and why."""
         n = self.followed(kind)
@@ -242,9 +248,10 @@ class SweepPage(ModelPage):
         return entropy.neuron_estimates(self.sweep, neuron, seed=self.seed)
 
     def describe(self) -> str:
-        rule = (f"**Entropy neurons** by the rule (robust z ≥ {entropy.Z_OUTLIER:g} for ρ and for 1 − DE/TE, and more "
-                f"entropy change per prediction change than the layer's median neuron): {self.labels(self.entropy_neurons)}. "
-                f"**Token-frequency neurons** (robust z ≥ {entropy.Z_OUTLIER:g} for |ΔD_KL| and for 1 − DE_freq/TE): "
+        rule = (f"**Entropy neurons** by the rule (robust z ≥ {entropy.Z_OUTLIER:g} for ρ and for 1 − DE/TE, 1 − DE/TE ≥ "
+                f"{entropy.MIN_LN_SHARE:g}, more entropy change per prediction change than the layer's median neuron): "
+                f"{self.labels(self.entropy_neurons)}. **Token-frequency neurons** (robust z ≥ {entropy.Z_OUTLIER:g} for "
+                f"|ΔD_KL| and for 1 − DE_freq/TE, 1 − DE_freq/TE ≥ {entropy.MIN_FREQ_SHARE:g}): "
                 f"{self.labels(self.frequency_neurons)}.")
         if self.paper_entropy_neurons or self.paper_frequency_neurons:
             rule += (f" The paper's lists for `{self.model}`: entropy {self.labels(self.paper_entropy_neurons)}; "

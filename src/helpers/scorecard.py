@@ -51,6 +51,7 @@ class Claim:
     page: str  # the notebook that measures it
     rule: str  # how the verdict is formed
     judge: Judge  # (the page's key numbers, model name) -> Result, or None for n/a
+    follows: str = ""  # "entropy" / "frequency": the claim is about the page's followed neuron of that kind
 
 
 # ---------------------------------------------------------------------------------------------
@@ -163,7 +164,7 @@ CLAIMS: list[Claim] = [
           f"{_G2S}: the entropy neurons' cosines concentrate on the last ~12 directions", "fig2d_unembed_null_space",
           "share of the followed entropy neuron's squared norm in the null space, over the share k/d_model a "
           "random direction has, > 10 (exact)",
-          above("null_sq_share_over_random", 10)),
+          above("null_sq_share_over_random", 10), follows="entropy"),
     # --- entropy neurons: the sweep -------------------------------------------------------------
     Claim("S-07", STOLFO, "Fig 1",
           "We identify a set of neurons whose effect depends on LayerNorm (red points) … which affect the model's "
@@ -176,17 +177,17 @@ CLAIMS: list[Claim] = [
           f"{_L7}: the top entropy neuron |ΔH| ≈ 0.037 at ≈ 0.2 % prediction change, normal neurons |ΔH| ≲ 0.02 at "
           "up to 1.4 % (≈ 10× more entropy change per prediction change)", "fig1_prediction_vs_entropy",
           "the followed entropy neuron's |ΔH| per prediction change, over the layer's median neuron's, > 2",
-          above("entropy_per_prediction_over_median", 2)),
+          above("entropy_per_prediction_over_median", 2), follows="entropy"),
     Claim("S-02", STOLFO, "Abstract; Fig 1",
           "Entropy neurons … influence the final LayerNorm scale to effectively scale down the logits.",
           f"{_L7}: 1 − DE/TE of the red neurons up to ≈ 0.8 (Fig 1 colour)", "fig2c_total_vs_direct",
           "1 − DE/TE of the followed entropy neuron > 0.5 (most of its effect on the loss goes through the norm)",
-          above("ln_fraction_followed", 0.5)),
+          above("ln_fraction_followed", 0.5), follows="entropy"),
     Claim("S-10a", STOLFO, "Fig 2c",
           "Comparison of total and direct effects on model loss for entropy neurons and randomly selected neurons.",
           f"{_G2S}: total effect of the entropy neurons several times their direct effect", "fig2c_total_vs_direct",
           "median per-token |ΔL| total / direct of the followed entropy neuron > 2 (1 − DE/TE > 0.5)",
-          above("te_over_de_followed", 2)),
+          above("te_over_de_followed", 2), follows="entropy"),
     Claim("S-10b", STOLFO, "Fig 2c", "… and randomly selected neurons (total ≈ direct).",
           f"{_G2S}: the random neurons' boxes of total and direct effect alike", "fig2c_total_vs_direct",
           "median per-token |ΔL| total / direct of the pooled random neurons within [0.8, 1.25]",
@@ -218,12 +219,12 @@ CLAIMS: list[Claim] = [
           "Token frequency neurons … boost or suppress each token's logit proportionally to its log frequency.",
           f"{_P410}: (no number given)", "fig3b_frequency_neurons",
           "|cos(W_Uᵀ w_out, log P_freq − mean)| of the followed token-frequency neuron > 0.5 (exact, weights)",
-          above("frequency_cos_followed", 0.5)),
+          above("frequency_cos_followed", 0.5), follows="frequency"),
     Claim("S-19", STOLFO, "Fig 3c",
           "Box plots showing substantial difference in total vs. direct effect in token frequency neurons.",
           f"{_P410}: total effect well above the frequency-direct effect", "fig3c_total_vs_freq_direct",
           "median per-token |ΔL| total / frequency-direct of the followed token-frequency neuron > 2",
-          above("te_over_de_freq_followed", 2)),
+          above("te_over_de_freq_followed", 2), follows="frequency"),
     # --- single neurons at work -------------------------------------------------------------------
     Claim("S-20", STOLFO, "Fig 4a",
           "Change in loss after ablation of entropy neuron 11.2378 … Color indicates reciprocal rank (RR): "
@@ -231,20 +232,20 @@ CLAIMS: list[Claim] = [
           f"{_G2S}, 11.2378", "fig4ab_entropy_neuron_example",
           "mean ΔL on tokens where the neuron is above its mean: < 0 where RR = 1 and > 0 where RR < 0.5 "
           "(reproduced if both intervals are on their side)",
-          both(below("dloss_correct", 0), above("dloss_wrong", 0))),
+          both(below("dloss_correct", 0), above("dloss_wrong", 0)), follows="entropy"),
     Claim("S-37", STOLFO, "Fig 7a; §3.3",
           "Ablation decreases entropy (the entropy neuron adds norm along the null space and so raises entropy).",
           f"{_L7} 31.3228 (Fig 7a); {_G2S} 11.2378", "fig4ab_entropy_neuron_example",
-          "mean ΔH on tokens where the neuron is above its mean < 0", below("dentropy_active", 0)),
+          "mean ΔH on tokens where the neuron is above its mean < 0", below("dentropy_active", 0), follows="entropy"),
     Claim("S-22a", STOLFO, "Fig 4c",
           "Change in entropy … on correct tokens (RR = 1) post ablation of neuron 23.417 … The neuron increases "
           "entropy.", f"{_P410}, 23.417", "fig4c_frequency_neuron_example",
-          "mean ΔH on RR = 1 tokens where the neuron is above its mean < 0", below("dentropy_correct", 0)),
+          "mean ΔH on RR = 1 tokens where the neuron is above its mean < 0", below("dentropy_correct", 0), follows="frequency"),
     Claim("S-22b", STOLFO, "Fig 4c; Abstract",
           "… and aligns the model's output with the token frequency distribution.", f"{_P410}, 23.417",
           "fig4c_frequency_neuron_example",
           "mean ΔD_KL(P_freq ‖ P_model) on the same tokens > 0 (ablation moves the output away from P_freq)",
-          above("dkl_correct", 0)),
+          above("dkl_correct", 0), follows="frequency"),
     # --- induction ----------------------------------------------------------------------------------
     Claim("S-23a", STOLFO, "Fig 5a",
           "Activations, entropy, and loss across duplicated 200-token input sequences: entropy falls on the repeat.",
@@ -257,7 +258,7 @@ CLAIMS: list[Claim] = [
     Claim("S-24", STOLFO, "Fig 5a", "The entropy neuron 11.2378 rises on the repeated half (hedging).",
           f"{_G2S}, 11.2378", "fig5a_induction_activity",
           "mean activation of the followed entropy neuron, repeated half − first half, > 0",
-          above("activation_change_followed", 0)),
+          above("activation_change_followed", 0), follows="entropy"),
     Claim("S-25", STOLFO, "Fig 5b", "The effect of clip mean-ablation of specific entropy neurons. Neuron 11.2378 "
           "shows the most significant impact.", f"{_G2S}, 11.2378 among the entropy neurons", "fig5b_clip_ablation",
           "11.2378's largest entropy reduction minus the next entropy neuron's > 0 (paper's models only)",
@@ -266,12 +267,12 @@ CLAIMS: list[Claim] = [
           "fig5b_clip_ablation",
           "largest mean entropy reduction over the repeat's positions under clip mean-ablation of the followed "
           "neuron: reproduced if the interval reaches 0.70 and excludes 0, partly if it excludes 0",
-          reaches("max_entropy_reduction_followed", 0.70)),
+          reaches("max_entropy_reduction_followed", 0.70), follows="entropy"),
     Claim("S-27a", STOLFO, "Fig 5c",
           "Upon the ablation of three induction heads in GPT-2 Small, the activation of entropy neuron 11.2378 "
           "decreases substantially.", f"{_G2S}: L5H1, L5H5, L6H9 ablated together", "fig5c_bos_ablation",
           "share of the neuron's repeat-induced rise removed by BOS-ablating the top-3 induction heads together "
-          "> 0.5 (substantially: at least half)", above("rise_removed_three_heads", 0.5)),
+          "> 0.5 (substantially: at least half)", above("rise_removed_three_heads", 0.5), follows="entropy"),
     Claim("S-27b", STOLFO, "Fig 5c", "… while other heads leave it near the original (baselines).",
           f"{_G2S}: 6 single heads and 6 sets of non-induction heads", "fig5c_bos_ablation",
           "the largest |share of the rise removed| over the baseline heads < 0.2",
@@ -285,7 +286,7 @@ CLAIMS: list[Claim] = [
           "tokens.", f"{_P410}, 23.417", "fig10_frequency_neurons_induction",
           "mean ΔL of the followed token-frequency neuron (clip mean-ablation on the repeats) > 0 on the lowest "
           "clean-loss quartile and < 0 on the highest",
-          both(above("dloss_low_clean", 0), below("dloss_high_clean", 0))),
+          both(above("dloss_low_clean", 0), below("dloss_high_clean", 0)), follows="frequency"),
     Claim("S-36", STOLFO, "Fig 11",
           "Among final-layer neurons, entropy neurons exhibit the largest activation change for both synthetic and "
           "natural induction settings.", f"{_G2S} and {_L7}", "fig11_synthetic_vs_natural",
@@ -388,7 +389,13 @@ def evaluate(claim: Claim, numbers: dict[str, dict[str, Any]], model: str) -> Re
         result = claim.judge(numbers[claim.page], model)
     except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, AttributeError):
         return Result("not measured", NA)
-    return Result("does not apply", NA) if result is None else result
+    if result is None:
+        return Result("does not apply", NA)
+    suffix = {"entropy": "", "frequency": "_frequency"}.get(claim.follows)
+    if suffix is not None and numbers[claim.page].get(f"followed{suffix}_kind") == "stand-in":
+        label = numbers[claim.page].get(f"followed{suffix}")
+        result = Result(f"{result.shown} (on {label}, a stand-in: no neuron passes the rule)", result.verdict)
+    return result
 
 
 MARK = {REPRODUCED: "✅ reproduced", PARTLY: "🟡 partly", NOT: "❌ not reproduced", NA: "n/a"}

@@ -41,8 +41,9 @@ def _tokens_bootstrap(page, tokens: pd.DataFrame, columns: list[str], statistic)
 
 
 def _followed(page, kind: str = "entropy") -> dict[str, Any]:
-    n = page.followed(kind)
-    return {"followed" if kind == "entropy" else "followed_frequency": page.label(n)}
+    """The followed neuron and why (``stand-in`` when the rule selects none: the scorecard says so)."""
+    suffix = "" if kind == "entropy" else "_frequency"
+    return {f"followed{suffix}": page.label(page.followed(kind)), f"followed{suffix}_kind": page.followed_kind(kind)}
 
 
 def selection(page) -> dict[str, Any]:

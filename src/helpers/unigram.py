@@ -1,8 +1,10 @@
 """The unigram distribution P_freq and the token-frequency direction (PAPER_SPEC A3, A4 items 11-13).
 
-Counts come from the authors' published files for GPT-2 (OpenWebText) and Pythia (the Pile),
-downloaded on demand and verified, or are counted on a corpus with the model's own tokenizer
-(streaming over documents, cached).
+Counts come from a counts file the user gives (e.g. the model's training-data counts), else from
+the authors' published files for GPT-2 (OpenWebText) and Pythia (the Pile), downloaded on demand
+and verified, else are counted on the evaluation corpus with the model's own tokenizer (streaming
+over documents, cached). The last is a departure from the paper, whose P_freq is the training
+data's unigram distribution.
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import torch
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
-from helpers.corpus import load_documents
-from helpers.errors import AssetError, OfflineError
+from helpers.corpus import STDLIB, corpus_fingerprint, load_documents
+from helpers.errors import AssetError, OfflineError, ParameterError
 from helpers.io import atomic_path, cache_dir
 from helpers.weights import effective_w_out, resolve_layer
 
@@ -86,7 +88,9 @@ def count_tokens(model: TransformerBridge, corpus: str, *, batch_docs: int = 64,
     from helpers.models import weights_fingerprint
 
     tok = model.tokenizer
-    key = hashlib.sha256(f"{model.cfg.repro_spec.name}|{weights_fingerprint(model)}|{len(tok)}|{corpus}".encode())
+    content = corpus_fingerprint(corpus)
+    parts = f"{model.cfg.repro_spec.name}|{weights_fingerprint(model)}|{len(tok)}|{corpus}|{content}"
+    key = hashlib.sha256(parts.encode())
     path = cache_dir() / "unigrams" / f"counts-{key.hexdigest()[:16]}.npy"
     if path.exists():
         return np.load(path)
@@ -101,17 +105,60 @@ def count_tokens(model: TransformerBridge, corpus: str, *, batch_docs: int = 64,
     return counts
 
 
-def unigram_counts(model: TransformerBridge, corpus: str = "wikipedia-sample",
+def unigram_counts(model: TransformerBridge, corpus: str = "wikipedia-sample", *,
                    counts_file: str | None = None) -> tuple[np.ndarray, str]:
-    """Counts for ``model``: the authors' published ones for the paper's models, else counted on
-    ``corpus``. Returns (counts, a sentence saying where they come from)."""
-    name = model.cfg.repro_spec.name
+    """Counts for ``model``, with a sentence saying where they come from (it names the file's
+    sha256 or the corpus content, so that it can serve in cache keys):
+
+    1. ``counts_file`` if given: a ``.npy`` of per-token-id counts for the model's tokenizer
+       (e.g. its training data's; see :func:`read_counts_file`);
+    2. the authors' published counts for the paper's models;
+    3. else tokens of ``corpus`` counted with the model's tokenizer (not the training data's
+       distribution, as in the paper: say so where it is used).
+    """
     if counts_file is not None:
-        raise NotImplementedError("counts_file")  # placeholder until the fidelity branch lands
+        counts, sha = read_counts_file(counts_file, model.cfg.d_vocab)
+        return counts, f"the counts file `{Path(counts_file).name}` (sha256 {sha[:16]})"
+    name = model.cfg.repro_spec.name
     if name in MODEL_COUNTS:
         file = AUTHORS_COUNTS[MODEL_COUNTS[name]].file
         return authors_counts(MODEL_COUNTS[name]), f"the authors' published counts `{file}`"
-    return count_tokens(model, corpus), f"tokens counted on `{corpus}` with the model's tokenizer"
+    source = f"tokens counted on `{corpus}` with the model's tokenizer"
+    if corpus == STDLIB or Path(corpus).expanduser().is_file():  # content can change under the same name
+        source += f" (content {corpus_fingerprint(corpus)})"
+    return count_tokens(model, corpus), source
+
+
+def read_counts_file(path: str | Path, d_vocab: int) -> tuple[np.ndarray, str]:
+    """Per-token-id counts from a ``.npy`` file, validated: a 1-D array of non-negative whole
+    numbers (integer dtype, or floats with whole values), at most ``d_vocab`` long (shorter is
+    zero-padded later, as Pythia's 50277 counts for its 50304 unembedding rows). Returns
+    (counts as int64, the file's sha256)."""
+    path = Path(path).expanduser()
+    where = f"counts_file {str(path)!r}"
+    if path.suffix != ".npy":
+        raise ParameterError(f"{where} must be a .npy file (numpy.save of a 1-D array of per-token-id counts)")
+    if not path.is_file():
+        raise ParameterError(f"{where} does not exist; check the path")
+    data = path.read_bytes()
+    try:
+        counts = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise ParameterError(f"{where} is not a readable .npy array ({err}); save it with numpy.save") from err
+    if counts.ndim != 1 or counts.size == 0:
+        raise ParameterError(f"{where} must hold a non-empty 1-D array (one count per token id), got shape "
+                             f"{counts.shape}")
+    if counts.dtype.kind == "f":
+        if not np.isfinite(counts).all() or (counts != np.round(counts)).any():
+            raise ParameterError(f"{where} holds non-integer counts; counts are whole numbers of occurrences")
+    elif counts.dtype.kind not in "iu":
+        raise ParameterError(f"{where} has dtype {counts.dtype}; counts must be integers")
+    if (counts < 0).any():
+        raise ParameterError(f"{where} holds negative counts (first at token id {int(np.argmax(counts < 0))})")
+    if len(counts) > d_vocab:
+        raise ParameterError(f"{where} has {len(counts)} counts but the model's vocabulary has {d_vocab} tokens: "
+                             "counts for another tokenizer?")
+    return counts.astype(np.int64), hashlib.sha256(data).hexdigest()
 
 
 def unigram_distribution(counts: np.ndarray, d_vocab: int) -> torch.Tensor:

@@ -27,7 +27,7 @@ from helpers.activations import (
     vocab_of,
 )
 from helpers.cache import cache_key, cached_tables, results_root
-from helpers.corpus import load_documents, make_rows
+from helpers.corpus import corpus_fingerprint, load_documents, make_rows
 from helpers.errors import ParameterError
 from helpers.models import special_tokens, weights_fingerprint
 
@@ -201,6 +201,7 @@ def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", 
                              f"(the model's context), got n_rows={n_rows}, seq_len={seq_len}")
     threshold = default_threshold(model) if threshold is None else float(threshold)
     key = {"model": model.cfg.repro_spec.name, "weights": weights_fingerprint(model, full=True), "corpus": corpus,
+           "corpus_content": corpus_fingerprint(corpus),
            "n_rows": n_rows, "seq_len": seq_len, "seed": seed, "threshold": threshold, "dtype": str(model.cfg.dtype),
            "rules": [COVERAGE, MAX_DETECTOR_TOKENS, MI_THRESHOLD, LOW, HIGH, STRONG_SHARE, ON, OFF, CURVES_PER_LAYER]}
 
@@ -300,7 +301,8 @@ def ngram_detectors(model: TransformerBridge, stats: NeuronStats, *, n: int = 3,
     covered_share, detector) and ``covered`` (layer, neuron, ngram, tokens, count, occurrences).
     """
     info = stats.info
-    key = {**{k: info[k] for k in ("model", "weights", "corpus", "n_rows", "seq_len", "seed", "threshold", "dtype")},
+    key = {**{k: info[k] for k in ("model", "weights", "corpus", "corpus_content", "n_rows", "seq_len", "seed",
+                                   "threshold", "dtype")},
            "n": n, "max_items": max_items, "coverage": COVERAGE}
 
     def compute() -> dict[str, pd.DataFrame]:
@@ -358,44 +360,73 @@ def decode_ngram(gram: int, n: int, d_vocab: int) -> list[int]:
 # --------------------------------------------------------------------------------------------
 
 
-def vocab_projection(model: TransformerBridge, layer: int, neurons: list[int]) -> torch.Tensor:
-    """[k, d_vocab] = W_out[layer][neurons] @ W_U, minus its mean over the vocabulary.
+def vocab_projection(model: TransformerBridge, layer: int, neurons: list[int], *, chunk: int = 16384) -> torch.Tensor:
+    """[k, d_vocab] = w_i · u_v: each neuron's raw FFN output row projected onto the raw unembedding
+    (for tied models the embedding) of every token, float64 — Voita et al.'s "projecting this FFN
+    row onto vocabulary" (§4.4), with no final norm and no centring.
 
-    The suite's processed weights: W_U carries the final norm's gain and is centred, so this is
-    the direct effect of one unit of the neuron's activation on the logits (up to the final norm's
-    scale); subtracting the vocabulary mean makes "negative" mean "pushed below the average token".
-    The paper used the raw FFN output row and the tied embeddings; the ordering of tokens differs
-    from that only through the final norm's gain.
+    Why raw: the paper's suppression test is the *sign* of this projection for the trigger tokens
+    (an active neuron's activation is positive, so the update's projection has the row's sign).
+    The suite's processed weights give another number: P = g ⊙ u − mean_v(g ⊙ u) (final-norm gain
+    folded in, centred over the vocabulary), so w̃ · P[:, v] < 0 means "pushed below the average
+    token", not "negative". For a sandwich norm (Gemma) the row is taken after the post-FFN norm's
+    gain (g_post ⊙ w, what the FFN writes into the residual).
+
+    Compatibility mode replaced the weights in place; :class:`helpers.models.RawWeights` (recorded
+    at load) recovers the raw ones exactly: with g ⊙ u_v = P[:, v] + gm + κ_v 1,
+
+        w · u_v = (w / g) · P[:, v] + (w / g) · gm + κ_v Σ_d (w / g),
+
+    computed in chunks of the vocabulary.
     """
-    from helpers.weights import effective_w_out
+    from helpers.weights import post_norm_gain
 
-    w_out = effective_w_out(model, layer)[neurons].to(torch.float64)
-    proj = w_out @ model.W_U.detach().to(w_out.device, torch.float64)
-    return proj - proj.mean(-1, keepdim=True)
+    raw = getattr(model.cfg, "repro_raw", None)
+    if raw is None:
+        name = getattr(getattr(model.cfg, "repro_spec", None), "name", "this model")
+        raise ParameterError(f"the raw weights of {name!r} were not recorded or cannot be recovered (no usable final "
+                             "norm, or a zero gain): load it with helpers.models.load_model / from_hf, or use a model "
+                             "with a pre-norm final LayerNorm/RMSNorm")
+    w = raw.w_out(layer, model.blocks[layer].mlp.W_out[neurons], neurons)  # [k, d] raw rows
+    post = post_norm_gain(model, layer)
+    if post is not None:
+        w = w * post.detach().to("cpu", torch.float64)
+    w_g = w / raw.gain  # [k, d]
+    w_u = model.W_U
+    out = torch.empty(len(neurons), w_u.shape[1], dtype=torch.float64)
+    for start in range(0, w_u.shape[1], chunk):
+        p = w_u[:, start:start + chunk].detach().to("cpu", torch.float64)
+        kappa = raw.token_mean[start:start + p.shape[1]] - p.mean(0) - raw.gain_vocab_mean.mean()
+        out[:, start:start + p.shape[1]] = w_g @ p + (w_g @ raw.gain_vocab_mean)[:, None] + w_g.sum(-1)[:, None] * kappa
+    return out
 
 
 def suppression(model: TransformerBridge, stats: NeuronStats) -> pd.DataFrame:
-    """Per token detector: the mean projection of its covered (trigger) tokens, their mean
-    percentile among all tokens (0: most suppressed), and ``suppresses`` = mean projection < 0.
+    """Per token detector: the mean raw projection (:func:`vocab_projection`) of its covered
+    (trigger) tokens, their mean percentile among all tokens (0: most suppressed), the share of
+    triggers with a negative projection, and ``suppresses`` = mean trigger projection < 0 (the
+    update points in the negative direction of its triggers, Voita et al. §4.4).
     One vocabulary projection per layer, for all of that layer's detectors."""
     rows = []
     for layer, in_layer in stats.detector_tokens.groupby("layer"):
         neurons = sorted(in_layer.neuron.unique().tolist())
-        projections = vocab_projection(model, int(layer), neurons).cpu().numpy()  # [detectors, d_vocab]
+        projections = vocab_projection(model, int(layer), neurons).numpy()  # [detectors, d_vocab]
         for neuron, proj in zip(neurons, projections):
             triggers = in_layer.token[in_layer.neuron == neuron].to_numpy()
             rank = proj.argsort().argsort() / (len(proj) - 1)
             rows.append({"layer": layer, "neuron": neuron, "n_triggers": len(triggers),
                          "trigger_projection": float(proj[triggers].mean()),
                          "trigger_percentile": float(100 * rank[triggers].mean()),
+                         "negative_share": float((proj[triggers] < 0).mean()),
                          "suppresses": bool(proj[triggers].mean() < 0)})
     return _typed(rows, {"layer": "int64", "neuron": "int64", "n_triggers": "int64", "trigger_projection": "float64",
-                         "trigger_percentile": "float64", "suppresses": "bool"})
+                         "trigger_percentile": "float64", "negative_share": "float64", "suppresses": "bool"})
 
 
 def top_tokens(model: TransformerBridge, layer: int, neuron: int, k: int = 10) -> pd.DataFrame:
-    """The k most promoted and k most suppressed tokens of a neuron (vocabulary projection)."""
-    proj = vocab_projection(model, layer, [neuron])[0].cpu()
+    """The k most promoted and k most suppressed tokens of a neuron (raw vocabulary projection,
+    :func:`vocab_projection`)."""
+    proj = vocab_projection(model, layer, [neuron])[0]
     top, bottom = proj.topk(k), (-proj).topk(k)
     decode = model.tokenizer.convert_ids_to_tokens
     return pd.DataFrame({"promoted": decode(top.indices.tolist()), "promoted_value": top.values.numpy(),
