@@ -8,11 +8,11 @@ The criteria are the suite's reading of the papers (PAPER_SPEC A8, B4), written 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from helpers.io import read_json
 from helpers.report import KEY_NUMBERS_FILE
 
 Measure = Callable[[dict[str, Any]], "tuple[Any, bool] | None"]
@@ -125,10 +125,13 @@ CLAIMS: list[Claim] = [
 
 
 def read_numbers(chapter_dir: Path) -> dict[str, dict[str, Any]]:
-    """{page: key numbers} for the pages of one chapter directory that wrote them."""
+    """{page: key numbers} for the pages of one chapter directory that wrote them (an unreadable
+    file counts as not written: the runner reports the page as damaged)."""
     found = {}
     for path in sorted(chapter_dir.glob(f"*_files/{KEY_NUMBERS_FILE}")):
-        found[path.parent.name[: -len("_files")]] = json.loads(path.read_text())["numbers"]
+        data = read_json(path)
+        if isinstance(data, dict) and isinstance(data.get("numbers"), dict):
+            found[path.parent.name[: -len("_files")]] = data["numbers"]
     return found
 
 
