@@ -995,7 +995,10 @@ def book_problems(book_dir: Path, notebook_dir: Path | None = None) -> list[str]
                 declared = declared_parameters(path)
                 expected["models" if "models" in declared else "model"].append(name)
     problems = []
-    for directory in sorted(d for d in runs_dir.glob("*") if d.is_dir() and not d.name.startswith(".")):
+    directories = sorted(d for d in runs_dir.glob("*") if d.is_dir() and not d.name.startswith("."))
+    if expected["models"] and directories and runs_dir / CROSS not in directories:
+        directories.append(runs_dir / CROSS)  # the cross-model pages were never run
+    for directory in directories:
         record = read_json(directory / CHAPTER_FILE)
         model = (record.get("model") if isinstance(record, dict) else None) or directory.name
         label = "all models" if directory.name == CROSS else repr(model)
