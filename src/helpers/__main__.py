@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "models":
             _list_models()
     except suite.Interrupted as exc:
-        running = exc.detail or "the page that was running keeps its previous version"
+        running = exc.detail or "no page was running, and every page is as it was"
         print(f"\ninterrupted by {exc}: stopped; {running}. Pages finished before are kept.", file=sys.stderr)
         return 128 + exc.signum
     except suite.NotebookFailed as exc:

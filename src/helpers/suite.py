@@ -586,7 +586,8 @@ def _kill_kernels() -> None:
                     os.killpg(process.pid, signal.SIGKILL)
                 else:
                     process.kill()
-        _LIVE_KERNELS.remove(km)
+        with contextlib.suppress(ValueError):  # a signal handler may have removed it meanwhile
+            _LIVE_KERNELS.remove(km)
 
 
 def _kernel_manager_class(stderr: Any) -> type:
@@ -840,18 +841,18 @@ def run_suite(
                 bar.update(1)
                 took = f" · {_duration(time.monotonic() - start)}" if status != "up to date " else ""
                 tqdm.write(f"[{i}/{len(runs)}] {status} {where}{took}")
-    print(timing_report([(run, page_problem(run.output)[0]) for run in runs], executed))
-    if failures:
-        n_bad = sum(f.bad_input for f in failures)
-        raise NotebookFailed(
-            "\n\n".join(str(f) for f in failures) + f"\n\n{len(failures)} of {len(runs)} runs failed"
-            f"{' (all with a mistake in their input)' if n_bad == len(failures) else ''}, so the book was not "
-            "rebuilt. Successful runs are kept and will be skipped next time; each failed page keeps its "
-            "previous version, if it had one.",
-            bad_input=n_bad == len(failures),
-        )
-    write_book_sources(book_dir)
-    return build_book(book_dir, strict=strict)
+        print(timing_report([(run, page_problem(run.output)[0]) for run in runs], executed))
+        if failures:
+            n_bad = sum(f.bad_input for f in failures)
+            raise NotebookFailed(
+                "\n\n".join(str(f) for f in failures) + f"\n\n{len(failures)} of {len(runs)} runs failed"
+                f"{' (all with a mistake in their input)' if n_bad == len(failures) else ''}, so the book was not "
+                "rebuilt. Successful runs are kept and will be skipped next time; each failed page keeps its "
+                "previous version, if it had one.",
+                bad_input=n_bad == len(failures),
+            )
+        write_book_sources(book_dir)
+        return build_book(book_dir, strict=strict)
 
 
 @contextlib.contextmanager
@@ -1174,8 +1175,9 @@ def build(book_dir: Path, notebook_dir: Path | None = None, *, strict: bool = Fa
     complete; then raise :class:`BookIncomplete` listing the pages that are missing, failed or
     damaged, if any. Returns the built ``index.html``."""
     check_book_config(book_dir)
-    write_book_sources(book_dir)
-    index = build_book(book_dir, strict=strict)
+    with interruptible():
+        write_book_sources(book_dir)
+        index = build_book(book_dir, strict=strict)
     if problems := book_problems(book_dir, notebook_dir):
         raise BookIncomplete(
             f"the book ({index}) was built without {len(problems)} page(s):\n  " + "\n  ".join(problems)
