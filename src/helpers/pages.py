@@ -338,15 +338,18 @@ class CrossPage(Page):
     n_rows: int = QUICK["n_rows"]  #: as SweepPage
     k: int = QUICK["k"]  #: as SweepPage
     null_space_k: int = 0  #: as SweepPage
+    model_sizes: dict = field(default_factory=dict)  #: model -> its own sizes (the runner fills it from the profile)
 
     def each(self, *, sweep: bool = True):
-        """Yield (name, model, sweep or None) for each model, freeing each model before the next."""
+        """Yield (name, model, sweep or None) for each model, freeing each model before the next; a
+        model's sweep uses its own sizes where ``model_sizes`` has them (as its chapter's pages)."""
         for name in self.models:
             lm = models.load_model(name, device=self.device, dtype=self.dtype)
             display(Markdown(models.describe(lm)))
             result = None
             if sweep:
-                result = entropy.run_sweep(lm, corpus=self.corpus, n_rows=self.n_rows, k=self.k, seed=self.seed,
+                size = {"n_rows": self.n_rows, "k": self.k, **self.model_sizes.get(name, {})}
+                result = entropy.run_sweep(lm, corpus=self.corpus, n_rows=size["n_rows"], k=size["k"], seed=self.seed,
                                            null_space_k=self.null_space_k or None)
                 display(Markdown(entropy.describe_sweep(result)))
             yield name, lm, result

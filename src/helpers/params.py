@@ -33,6 +33,7 @@ PARAMETERS: dict[str, Param] = {
     # what to run on
     "model": Param(str, "a name from `python -m helpers models`, a Hub id, or a local directory / .gguf path"),
     "models": Param(list, "model names, for a page that compares models"),
+    "model_sizes": Param(dict, "per-model sizes of a page that compares models (the runner sets them from the profile)"),
     "results_dir": Param(str, "folder for the page's figures (PNG) and key_numbers.json"),
     "device": Param(str, "cpu, cuda, cuda:N, or auto (Hub models spread over the devices with accelerate)"),
     "dtype": Param(str, "floating-point type of the weights", choices=DTYPES),

@@ -18,12 +18,12 @@ A rule is never weaker than the claim: where the paper gives a number, the rule 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from helpers.io import read_json
 from helpers.report import KEY_NUMBERS_FILE
 from helpers.stats import Estimate, is_estimate
 
@@ -371,13 +371,13 @@ CLAIMS: list[Claim] = [
 
 
 def read_numbers(chapter_dir: Path) -> dict[str, dict[str, Any]]:
-    """{page: key numbers} for the pages of one chapter directory that wrote them (unreadable files skipped)."""
+    """{page: key numbers} for the pages of one chapter directory that wrote them (an unreadable
+    file counts as not written: the runner reports the page as damaged)."""
     found = {}
     for path in sorted(chapter_dir.glob(f"*_files/{KEY_NUMBERS_FILE}")):
-        try:
-            found[path.parent.name[: -len("_files")]] = json.loads(path.read_text())["numbers"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
+        data = read_json(path)
+        if isinstance(data, dict) and isinstance(data.get("numbers"), dict):
+            found[path.parent.name[: -len("_files")]] = data["numbers"]
     return found
 
 

@@ -13,6 +13,7 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from transformer_lens.model_bridge import TransformerBridge
 
 from helpers.corpus import STDLIB, corpus_fingerprint, load_documents
 from helpers.errors import AssetError, OfflineError, ParameterError
-from helpers.io import atomic_path, cache_dir
+from helpers.io import atomic_path, cache_dir, discard
 from helpers.weights import effective_w_out, resolve_layer
 
 LOCAL_DIR_ENV = "NEURON_REPRO_UNIGRAM_DIR"  # a folder holding copies of the authors' files
@@ -64,8 +65,8 @@ def authors_counts(name: str) -> np.ndarray:
         if path.exists():
             if hashlib.sha256(path.read_bytes()).hexdigest() == spec.sha256:
                 return np.load(path)
-            if path == cached:
-                path.unlink()  # corrupt cache: fetch again
+            if path == cached:  # corrupt cache: fetch again
+                discard(path, "does not match its published sha256", "cached unigram counts")
     try:
         with urllib.request.urlopen(AUTHORS_REPO + spec.file, timeout=60) as response:
             data = response.read()
@@ -84,16 +85,16 @@ def authors_counts(name: str) -> np.ndarray:
 
 def count_tokens(model: TransformerBridge, corpus: str, *, batch_docs: int = 64, progress: bool = True) -> np.ndarray:
     """How often each token id occurs in ``corpus`` under the model's tokenizer (no special tokens
-    added), [d_vocab], int64; streamed over batches of documents and cached."""
+    added), [d_vocab], int64; streamed over batches of documents and cached (keyed by a local
+    corpus file's content; stored as ``.npz``, whose CRC-32 is checked on reading)."""
     from helpers.models import weights_fingerprint
 
     tok = model.tokenizer
-    content = corpus_fingerprint(corpus)
-    parts = f"{model.cfg.repro_spec.name}|{weights_fingerprint(model)}|{len(tok)}|{corpus}|{content}"
-    key = hashlib.sha256(parts.encode())
-    path = cache_dir() / "unigrams" / f"counts-{key.hexdigest()[:16]}.npy"
-    if path.exists():
-        return np.load(path)
+    parts = f"{model.cfg.repro_spec.name}|{weights_fingerprint(model)}|{len(tok)}|{corpus}|{corpus_fingerprint(corpus)}"
+    path = cache_dir() / "unigrams" / f"counts-{hashlib.sha256(parts.encode()).hexdigest()[:16]}.npz"
+    cached = _read_counts(path, model.cfg.d_vocab)
+    if cached is not None:
+        return cached
     docs = load_documents(corpus)
     counts = np.zeros(model.cfg.d_vocab, dtype=np.int64)
     for start in tqdm(range(0, len(docs), batch_docs), desc="counting tokens", disable=not progress, leave=False):
@@ -101,7 +102,22 @@ def count_tokens(model: TransformerBridge, corpus: str, *, batch_docs: int = 64,
             counts += np.bincount(np.asarray(ids, dtype=np.int64), minlength=len(counts))[: len(counts)]
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.save(f, counts)
+            np.savez(f, counts=counts)
+    return counts
+
+
+def _read_counts(path: Path, d_vocab: int) -> np.ndarray | None:
+    """Cached token counts, or ``None`` (a corrupt file is removed with one warning line)."""
+    if not path.exists():
+        return None
+    try:
+        with np.load(path) as data:
+            counts = data["counts"]  # reading the member checks its CRC-32
+        if counts.shape != (d_vocab,) or counts.dtype != np.int64 or (counts < 0).any():
+            raise ValueError(f"shape {counts.shape}, dtype {counts.dtype}; expected ({d_vocab},) int64 >= 0")
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        discard(path, str(exc) or type(exc).__name__, "cached token counts")
+        return None
     return counts
 
 

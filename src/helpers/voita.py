@@ -215,10 +215,9 @@ def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", 
         tables: dict[str, list[pd.DataFrame]] = {"neurons": [], "detector_tokens": [], "positional": []}
         for i, layers in enumerate(groups):
             done, partial = work / f"group-{i}.npz", work / f"group-{i}.partial.npz"
-            if done.exists():
-                counts = ActivationCounts.load(done)
-            else:
-                state = ActivationCounts.load(partial) if partial.exists() else None
+            counts = ActivationCounts.load_checkpoint(done)  # None: missing, or corrupt and removed
+            if counts is None:
+                state = ActivationCounts.load_checkpoint(partial)
                 counts = count_activations(model, rows, layers=layers, threshold=threshold, bos_id=st.bos_id,
                                            vocab=vocab, batch_size=batch_size, progress=progress, state=state,
                                            checkpoint=partial)
