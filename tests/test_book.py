@@ -35,6 +35,8 @@ def book_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copy(REPO / "book" / "_config.yml", book)
     for folder in ("_ext", "_static"):  # the config's local extension and favicon
         shutil.copytree(REPO / "book" / folder, book / folder)
+    for methods in suite.METHODS:
+        shutil.copy(REPO / "book" / f"{methods}.md", book)
     for run in suite.plan_runs(notebooks, book, MODELS, ["demo", "cross"]):
         suite.execute_run(run)
     with pytest.raises(suite.NotebookFailed):  # a failed run must stay out of the book
@@ -43,12 +45,20 @@ def book_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return book
 
 
+def _more_than(limit: int) -> scorecard.Judge:
+    def judge(numbers: dict, model: str) -> scorecard.Result:
+        value = numbers["sum_of_squares"]
+        return scorecard.Result(str(value), scorecard.REPRODUCED if value > limit else scorecard.NOT)
+    return judge
+
+
 DEMO_CLAIMS = [
-    scorecard.Claim("Demo 2026", "squares sum to more than 0", "demo",
-                    lambda n: (n["sum_of_squares"], n["sum_of_squares"] > 0)),
-    scorecard.Claim("Demo 2026", "squares sum to more than a million", "demo",
-                    lambda n: (n["sum_of_squares"], n["sum_of_squares"] > 10**6)),
-    scorecard.Claim("Demo 2026", "a page that never ran", "absent", lambda n: (1, True)),
+    scorecard.Claim("D-1", "Demo 2026", "Fig 1", "Squares sum to more than 0.", "64 rows", "demo", "sum > 0",
+                    _more_than(0)),
+    scorecard.Claim("D-2", "Demo 2026", "Fig 1", "Squares sum to more than a million.", "64 rows", "demo",
+                    "sum > 10⁶", _more_than(10**6)),
+    scorecard.Claim("D-3", "Demo 2026", "Fig 2", "A page that never ran.", "-", "absent", "-",
+                    lambda n, m: scorecard.Result("1", scorecard.REPRODUCED)),
 ]
 
 
@@ -66,7 +76,7 @@ def test_toc_references_existing_files(book_dir: Path) -> None:
     assert toc["format"] == "jb-book" and toc["root"] == "intro"
     files = toc_files(toc)
     assert files == [
-        "scorecard",
+        "scorecard", "methods_stolfo", "methods_voita",
         "runs/model-a/index", "runs/model-a/demo",
         "runs/model-b/index", "runs/model-b/demo",
         "runs/_cross/index", "runs/_cross/cross",
@@ -77,12 +87,15 @@ def test_toc_references_existing_files(book_dir: Path) -> None:
     index = (book_dir / "runs" / "model-a" / "index.md").read_text()
     assert "[Demo figure: squares](demo.ipynb)" in index  # title = the notebook's first heading
     card = (book_dir / "scorecard.md").read_text()
-    # demo ran with the quick profile's n_rows = 64 (0² + ... + 63² = 85344): pass, fail, n/a
-    assert "| Demo 2026 | squares sum to more than 0 (`demo`) | [85344 ✅ pass](runs/model-a/demo.ipynb) |" in card
-    assert "[85344 ❌ fail](runs/model-b/demo.ipynb)" in card and "not run n/a" in card
-    assert "`model-a`: 1 pass, 1 fail, 1 n/a" in card
+    # demo ran with the quick profile's n_rows = 64 (0² + ... + 63² = 85344): reproduced, not, n/a
+    assert ("| **D-1** (Fig 1) | Squares sum to more than 0. | 64 rows | sum > 0 | "
+            "[85344<br>✅ reproduced](runs/model-a/demo.ipynb) |") in card
+    assert "[85344<br>❌ not reproduced](runs/model-b/demo.ipynb)" in card and "not run<br>n/a" in card
+    assert "**`model-a`**: Demo 2026: 1 reproduced, 1 not reproduced, 1 n/a" in card
     intro = (book_dir / "intro.md").read_text()
     assert "Stolfo et al. 2024" in intro and "Voita et al. 2023" in intro and "4-bit" in intro
+    assert "- **Demo 2026**: 1 reproduced, 1 not reproduced, 1 n/a." in intro
+    assert "  - Reproduced: D-1 (Squares sum to more than 0)." in intro
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ __all__ = [
     "prediction_change_vs_entropy", "norm_vs_logit_var", "total_vs_direct_boxes", "singular_values_and_cosines",
     "rho_vs_ln_fraction", "kl_vs_entropy", "neuron_types_scatter", "token_scatter", "passage_plot",
     "repeated_text", "clip_ablation_ratios", "bos_ablation_curves", "spectra", "frequency_neurons_on_repeats",
-    "synthetic_vs_natural", "estimates_with_intervals", "model_panels",
+    "synthetic_vs_natural", "estimates_with_intervals",
 ]
 
 
@@ -296,7 +296,7 @@ def synthetic_vs_natural(table: pd.DataFrame, highlight: Sequence[int] = (), tit
 # --- weights across models: Fig 6 ----------------------------------------------------------------
 
 
-def model_panels(n: int, size: tuple[float, float] = (6.5, 5.0)) -> list[Axes]:
+def model_panels(n: int, size: tuple[float, float] = (6.5, 5.0)) -> list[Axes]:  # not a plot: empty panels
     """``n`` empty panels side by side, one per model (Figs 7, 8): draw into each with ``ax=``."""
     return figure_and_panels(None, n, (size[0] * n, size[1]))[1]
 
