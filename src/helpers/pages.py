@@ -309,11 +309,17 @@ class VoitaPage(ModelPage):
     stats_rows: int = QUICK["stats_rows"]  #: rows whose activations are counted (0: every row)
     stats_seq_len: int = QUICK["stats_seq_len"]  #: tokens per counted row, BOS first (the paper: 2048)
     threshold: float | None = None  #: 'active' = post-activation > threshold (None: 0 for ReLU, else 0.5)
+    n_examples: int = 4  #: example detectors shown (Fig 5)
+    oscillation_layer: int = 1  #: layer whose oscillatory neurons are shown (Fig 9; the paper: the second)
+    domains: list = field(default_factory=lambda: ["wikipedia-sample", "python-stdlib"])  #: corpora compared
 
     def load(self) -> None:
         from helpers import voita
 
         super().load()
+        if self.oscillation_layer >= self.lm.cfg.n_layers:
+            raise ParameterError(f"oscillation_layer {self.oscillation_layer} is out of range: {self.model} has "
+                                 f"{self.lm.cfg.n_layers} layers (0..{self.lm.cfg.n_layers - 1})")
         self.stats = voita.neuron_stats(self.lm, corpus=self.corpus, n_rows=self.stats_rows,
                                         seq_len=self.stats_seq_len, seed=self.seed, threshold=self.threshold)
         self.layers = self.stats.layer_summary()

@@ -20,6 +20,7 @@ from helpers.plot_style import (BASELINE, HIGHLIGHT, LABELS, estimates_with_inte
 __all__ = [
     "dead_and_frequency", "cover_buckets", "detectors_per_layer", "new_tokens", "promoted_and_suppressed",
     "trigger_percentiles", "positional_per_layer", "top_mi_curves", "position_curves", "estimates_with_intervals",
+    "domains_per_layer",
 ]
 
 TYPE_COLOURS = {"oscillatory": "tab:purple", "both extremes": "tab:red", "one extreme": "tab:green",
@@ -165,3 +166,19 @@ def position_curves(curves: pd.DataFrame, order: Sequence[int], title: str = "",
     else:
         ax.text(0.5, 0.5, "no neurons to show", transform=ax.transAxes, ha="center")
     return finish(fig, ax, made, title=title, xlabel=LABELS["position"], ylabel="neuron")
+
+
+def domains_per_layer(summaries: dict[str, pd.DataFrame], title: str = "", *,
+                      axes: Sequence[Axes] | None = None) -> Figure:
+    """Voita domains page, three panels over layers, one line per domain (``{domain: layer_summary}``):
+    dead neurons, token detectors, positional neurons."""
+    fig, panels, made = figure_and_panels(axes, 3, (13, 3.6))
+    for domain, summary in summaries.items():
+        for ax, column in zip(panels, ("dead", "token_detectors", "positional")):
+            ax.plot(summary.layer, summary[column], marker="o", ms=3, label=domain)
+    for ax, name in zip(panels, ("dead neurons", "token detectors", "positional neurons")):
+        ax.set_title(name)
+        ax.set_xlabel(LABELS["layer"])
+        ax.set_ylabel("neurons")
+    panels[0].legend(fontsize=8)
+    return finish(fig, panels[-1], made, title=title, suptitle=True)
