@@ -6,6 +6,8 @@ positions). On the repeat, induction heads make the model confident; entropy neu
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import torch
@@ -176,7 +178,9 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
     the head's value vector at BOS (what a one-hot attention row onto BOS yields): one token per
     position instead of a whole forward pass. All positions of a sequence go in as one row of new
     tokens after the cached sequence under a 4D mask (new token i sees the cached keys before its
-    position, and itself), so the cache is shared, not copied. Returns [n_seqs, n_positions].
+    position, and itself), so the cache is shared, not copied. Layers before the earliest ablated head
+    are not affected, so the new tokens start at that layer L0 from the clean pass's input to it (the
+    layers before L0 are stepped over). Returns [n_seqs, n_positions].
     """
     hf = model.original_model  # its submodules are the bridge's components, so the bridge's hooks fire
     cfg = model.cfg
@@ -187,17 +191,28 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
     positions = list(range(1, seqs.shape[1])) if positions is None else positions
     pos = torch.tensor(positions)
     layers = sorted({l for l, _ in heads})
+    first = layers[0]
     group = cfg.n_heads // (getattr(cfg, "n_key_value_heads", None) or cfg.n_heads)
     final = f"blocks.{cfg.n_layers - 1}.mlp.hook_post"
     device = next(hf.parameters()).device
+    decoder_layers = _decoder_layers(hf, cfg.n_layers)
     result = torch.zeros(len(seqs), len(positions))
     for s in tqdm(range(len(seqs)), desc="BOS ablation", disable=not progress, leave=False):
         seq = seqs[s:s + 1].to(device)
         values: dict[int, torch.Tensor] = {}
         grab = [(f"blocks.{l}.attn.hook_v", lambda v, hook: values.update({int(hook.name.split(".")[1]): v[0, 0]}))
                 for l in layers]
-        with torch.no_grad(), model.hooks(fwd_hooks=grab):
-            clean = hf(input_ids=seq, use_cache=True).past_key_values
+        stash: dict[str, torch.Tensor] = {}
+
+        def keep_input(module, args, kwargs):  # the clean residual stream entering layer `first`
+            stash["resid"] = (args[0] if args else kwargs["hidden_states"]).detach()
+
+        handle = decoder_layers[first].register_forward_pre_hook(keep_input, with_kwargs=True)
+        try:
+            with torch.no_grad(), model.hooks(fwd_hooks=grab):
+                clean = hf(input_ids=seq, use_cache=True).past_key_values
+        finally:
+            handle.remove()
         # All positions of the sequence go in as one batch row of new tokens after the cached clean
         # sequence; a 4D mask lets new token i (at position p_i) see cached keys 0..p_i-1 and itself.
         n_pos, t = len(positions), seq.shape[1]
@@ -215,11 +230,50 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
 
         hooks = [(f"blocks.{l}.attn.hook_z", bos_output) for l in layers]
         hooks.append((final, lambda act, hook: store.update(a=act[0, :, neuron])))
-        with torch.no_grad(), model.hooks(fwd_hooks=hooks):
+        with torch.no_grad(), model.hooks(fwd_hooks=hooks), _start_at(decoder_layers, first, stash["resid"][:, pos.to(device)]):
             hf(input_ids=seq[:, pos], attention_mask=mask, position_ids=pos.to(device)[None],
                past_key_values=clean, use_cache=True)
         result[s] = store["a"].float().cpu()
     return result
+
+
+def _decoder_layers(hf: torch.nn.Module, n_layers: int) -> torch.nn.ModuleList:
+    """The Hugging Face model's list of decoder layers (``model.layers``, ``transformer.h``, ``model.decoder.layers``)."""
+    for path in ("model.layers", "transformer.h", "model.decoder.layers", "model.language_model.layers"):
+        module = hf
+        for part in path.split("."):
+            module = getattr(module, part, None)
+        if isinstance(module, torch.nn.ModuleList) and len(module) == n_layers:
+            return module
+    raise NotImplementedError(f"cannot find the decoder layers of {type(hf).__name__}")
+
+
+class _PassOn(torch.nn.Module):
+    """A stand-in decoder layer that hands its input on untouched."""
+
+    def forward(self, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        return hidden_states
+
+
+@contextlib.contextmanager
+def _start_at(decoder_layers: torch.nn.ModuleList, first: int, resid: torch.Tensor):
+    """Within the block, layers before ``first`` are stand-ins that hand their input on, and layer
+    ``first`` receives ``resid`` instead of its input: the forward pass starts at layer ``first``."""
+    def replace(module, args, kwargs):
+        if args:
+            return (resid, *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": resid}
+
+    skipped = [decoder_layers[i] for i in range(first)]
+    for i in range(first):
+        decoder_layers[i] = _PassOn()
+    handle = decoder_layers[first].register_forward_pre_hook(replace, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()
+        for i, layer in enumerate(skipped):
+            decoder_layers[i] = layer
 
 
 # ------------------------------------------------------------------------------------------------
