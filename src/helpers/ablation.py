@@ -256,7 +256,7 @@ def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | Non
         return x - x.mean(-1, keepdim=True) if centre else x
 
     gain = post_norm_gain(model, layer)
-    w = model.W_out[layer].detach()[neurons].to(**f32)  # [n, d]
+    w = model.blocks[layer].mlp.W_out.detach()[neurons].to(**f32)  # [n, d] (one layer: model.W_out stacks all of them)
     e = w if gain is None else w * gain.to(**f32)
     ce = c(e)
     b_all = ce @ w_u  # [n, V]
