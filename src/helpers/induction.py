@@ -7,6 +7,8 @@ positions). On the repeat, induction heads make the model confident; entropy neu
 from __future__ import annotations
 
 import contextlib
+import hashlib
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -14,10 +16,13 @@ import torch
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
-from helpers.ablation import ablate, clean_run, token_metrics
+from helpers import provenance
+from helpers.ablation import CleanRun, ablate, clean_run, token_metrics
+from helpers.cache import cache_key, results_root
 from helpers.errors import ParameterError
-from helpers.models import special_tokens
-from helpers.weights import check_neurons, effective_w_out
+from helpers.io import atomic_path
+from helpers.models import special_tokens, weights_fingerprint
+from helpers.weights import check_neurons, effective_w_out, post_norm_gain
 
 
 def repeated_sequences(rows: torch.Tensor, *, n: int = 99, n_seqs: int = 1000, seed: int = 42) -> torch.Tensor:
@@ -40,23 +45,136 @@ def all_but_last(seqs: torch.Tensor) -> torch.Tensor:
 def per_position(model: TransformerBridge, seqs: torch.Tensor, neurons: list[int], *, batch_size: int = 16,
                  progress: bool = True) -> pd.DataFrame:
     """Fig 5a: per position, the mean over sequences of the next-token loss, the entropy, and the
-    activation of each final-layer neuron in ``neurons`` (columns ``act_<neuron>``)."""
+    activation of each final-layer neuron in ``neurons`` (columns ``act_<neuron>``); from the cached
+    :func:`repeat_pass` of ``seqs``."""
+    neurons = check_neurons(model, neurons, model.cfg.n_layers - 1)
+    return repeat_pass(model, seqs, neurons=neurons, batch_size=batch_size, progress=progress).per_position(neurons)
+
+
+# ------------------------------------------------------------------------------------------------
+# One clean pass over the repeated sequences, cached and shared by the induction pages
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RepeatPass:
+    """What one clean forward pass over repeated sequences ``seqs`` [S, L] leaves (:func:`repeat_pass`).
+
+    Always: per-(sequence, position) next-token loss and entropy, the mean over sequences of every
+    final-layer neuron's activation at each position, and the activations of the neurons asked for.
+    When they fit the pass's memory budget, also every neuron's activation, the final residual and
+    (sandwich norms) the MLP output at every token: what :meth:`clean_run` needs.
+    """
+
+    seqs: torch.Tensor  # [S, L]
+    layer: int
+    loss: torch.Tensor  # [S, L - 1] float64
+    entropy: torch.Tensor  # [S, L - 1] float64
+    act_mean: torch.Tensor  # [L, d_mlp] float64: mean over sequences
+    neuron_acts: dict[int, torch.Tensor]  # neuron -> [S, L] float32
+    acts: torch.Tensor | None  # [S, L, d_mlp] float32, or None (over budget)
+    resid: torch.Tensor | None  # [S, L, d_model] float32 (final residual), or None
+    mlp_out: torch.Tensor | None  # [S, L, d_model] float32 (sandwich norms only), or None
+
+    def activations(self, neuron: int) -> torch.Tensor:
+        """[S, L] activations of a final-layer neuron."""
+        if neuron in self.neuron_acts:
+            return self.neuron_acts[neuron]
+        if self.acts is None:
+            raise ParameterError(f"neuron {neuron} was not asked for and the pass kept no per-token activations; "
+                                 f"pass neurons=[..., {neuron}] to repeat_pass")
+        return self.acts[..., neuron]
+
+    def per_position(self, neurons: list[int]) -> pd.DataFrame:
+        """Fig 5a, as :func:`per_position`: per position, the mean loss, entropy and ``act_<neuron>``."""
+        frame = pd.DataFrame({"loss": self.loss.mean(0).numpy(), "entropy": self.entropy.mean(0).numpy()})
+        for n in neurons:
+            frame[f"act_{n}"] = self.act_mean[:-1, n].numpy()
+        frame.insert(0, "pos", np.arange(len(frame)))
+        return frame
+
+    def d_syn(self) -> torch.Tensor:
+        """Per neuron: mean activation over the repeated half minus over the first half, BOS included
+        (the synthetic difference of :func:`activation_differences`), [d_mlp] float64."""
+        half = self.seqs.shape[1] // 2
+        return self.act_mean[half + 1:].mean(0) - self.act_mean[:half].mean(0)
+
+    def clean_run(self) -> CleanRun:
+        """The :func:`helpers.ablation.clean_run` of every position with a next token (keep = :func:`all_but_last`)."""
+        if self.acts is None or self.resid is None:
+            raise ParameterError("this repeat pass kept no per-token tensors (over its memory budget); "
+                                 "run helpers.ablation.clean_run instead, or raise max_gb")
+        positions = all_but_last(self.seqs).nonzero()
+        r, p = positions[:, 0], positions[:, 1]
+        return CleanRun(layer=self.layer, rows=self.seqs, positions=positions, targets=self.seqs[r, p + 1],
+                        resid=self.resid[r, p], acts=self.acts[r, p],
+                        mlp_out=None if self.mlp_out is None else self.mlp_out[r, p],
+                        mean_acts=self.act_mean.mean(0).float(), n_mean_tokens=self.seqs.numel())
+
+
+_REPEAT_FIELDS = ("loss", "entropy", "act_mean", "acts", "resid", "mlp_out")
+
+
+def repeat_pass(model: TransformerBridge, seqs: torch.Tensor, *, neurons: list[int] = (), max_gb: float = 0.5,
+                batch_size: int = 16, cache: bool = True, progress: bool = True) -> RepeatPass:
+    """One clean forward pass over ``seqs``, kept on disk under the results directory, keyed by the
+    model, its weights (all layers) and the sequences themselves, so that every induction page reads
+    it instead of running the model again. The per-token tensors of every neuron are kept when they
+    take at most ``max_gb`` (64 sequences of 199 tokens: about 0.1 GB for Gemma-3-270M); otherwise
+    only per-position means and the activations of ``neurons``."""
     layer = model.cfg.n_layers - 1
-    neurons = check_neurons(model, neurons, layer)
-    hook = f"blocks.{layer}.mlp.hook_post"
-    sums: dict[str, torch.Tensor] = {}
+    neurons = check_neurons(model, list(neurons), layer) if len(neurons) else []
+    sandwich = post_norm_gain(model, layer) is not None
+    n_seqs, length = seqs.shape
+    per_token = n_seqs * length * (model.cfg.d_mlp + model.cfg.d_model * (2 if sandwich else 1)) * 4
+    keep_all = per_token <= max_gb * 2**30
+    parts = {"model": model.cfg.repro_spec.name, "weights": weights_fingerprint(model, full=True),
+             "dtype": str(model.cfg.dtype), "seqs": hashlib.sha256(seqs.long().numpy().tobytes()).hexdigest()[:16],
+             "shape": list(seqs.shape), "all": keep_all, "neurons": [] if keep_all else neurons}
+    path = results_root() / f"repeat-pass-{cache_key(parts, __name__)}.npz"
+    cached = cache and path.exists()
+    provenance.note("tables", name="repeat-pass", key=parts, cached=cached)
+    if cached:
+        with np.load(path) as data:
+            stored = {k: torch.from_numpy(data[k]) for k in data.files}
+    else:
+        stored = _run_repeat_pass(model, seqs, layer, neurons, keep_all, sandwich, batch_size, progress)
+        if cache:
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, **{k: v.numpy() for k, v in stored.items()})
+    acts = stored.get("acts")
+    neuron_acts = {n: (acts[..., n] if acts is not None else stored[f"act_{n}"]) for n in neurons}
+    return RepeatPass(seqs=seqs, layer=layer, neuron_acts=neuron_acts,
+                      **{k: stored.get(k) for k in _REPEAT_FIELDS})
+
+
+def _run_repeat_pass(model: TransformerBridge, seqs: torch.Tensor, layer: int, neurons: list[int], keep_all: bool,
+                     sandwich: bool, batch_size: int, progress: bool) -> dict[str, torch.Tensor]:
+    names = {"acts": f"blocks.{layer}.mlp.hook_post"}
+    if keep_all:
+        names["resid"] = f"blocks.{layer}.hook_resid_post"
+        if sandwich:
+            names["mlp_out"] = f"blocks.{layer}.mlp.hook_out"
+    parts: dict[str, list[torch.Tensor]] = {}
+    act_sum = torch.zeros(seqs.shape[1], model.cfg.d_mlp, dtype=torch.float64)
     for start in tqdm(range(0, len(seqs), batch_size), desc="repeated sequences", disable=not progress, leave=False):
         batch = seqs[start:start + batch_size].to(model.cfg.device)
         with torch.no_grad():
-            logits, cache = model.run_with_cache(batch, names_filter=[hook])
+            logits, cache = model.run_with_cache(batch, names_filter=list(names.values()))
         metrics = token_metrics(logits[:, :-1].cpu(), batch[:, 1:].cpu())
-        parts = {"loss": metrics["loss"], "entropy": metrics["entropy"]}
-        parts.update({f"act_{n}": cache[hook][:, :-1, n].double().cpu() for n in neurons})
-        for key, value in parts.items():
-            sums[key] = sums.get(key, 0) + value.sum(0)
-    frame = pd.DataFrame({key: (value / len(seqs)).numpy() for key, value in sums.items()})
-    frame.insert(0, "pos", np.arange(len(frame)))
-    return frame
+        acts = cache[names["acts"]].cpu()
+        act_sum += acts.double().sum(0)
+        found = {"loss": metrics["loss"], "entropy": metrics["entropy"]}
+        if keep_all:
+            found.update({key: cache[hook].float().cpu() for key, hook in names.items()})
+        else:
+            found.update({f"act_{n}": acts[..., n].float() for n in neurons})
+        for key, value in found.items():
+            parts.setdefault(key, []).append(value)
+    out = {key: torch.cat(values) for key, values in parts.items()}
+    out["act_mean"] = act_sum / len(seqs)
+    return out
 
 
 def induction_scores_from_patterns(patterns: torch.Tensor, seq_len: int) -> torch.Tensor:
@@ -89,6 +207,15 @@ def induction_head_scores(model: TransformerBridge, *, n_seqs: int = 64, seq_len
     return frame.sort_values("score", ascending=False, ignore_index=True)
 
 
+def _repeat_clean_run(model: TransformerBridge, seqs: torch.Tensor, *, batch_size: int, progress: bool) -> CleanRun:
+    """The clean run of every position with a next token: from the cached :func:`repeat_pass` when it
+    kept its per-token tensors, else from a forward pass."""
+    rp = repeat_pass(model, seqs, batch_size=batch_size, progress=progress)
+    if rp.acts is not None:
+        return rp.clean_run()
+    return clean_run(model, seqs, range(len(seqs)), batch_size=batch_size, keep=all_but_last(seqs), progress=progress)
+
+
 def clip_ablation(model: TransformerBridge, seqs: torch.Tensor, neurons: list[int], *, batch_size: int = 8,
                   per_token: bool = False, progress: bool = True) -> pd.DataFrame:
     """Fig 5b: clip mean-ablation of each final-layer neuron on repeated sequences (PAPER_SPEC A4 item 15).
@@ -102,7 +229,7 @@ def clip_ablation(model: TransformerBridge, seqs: torch.Tensor, neurons: list[in
     """
     layer = model.cfg.n_layers - 1
     neurons = check_neurons(model, neurons, layer)
-    run = clean_run(model, seqs, range(len(seqs)), batch_size=batch_size, keep=all_but_last(seqs), progress=progress)
+    run = _repeat_clean_run(model, seqs, batch_size=batch_size, progress=progress)
     half = seqs.shape[1] // 2
     pos = run.positions[:, 1]
     first, second = pos < half, pos > half
@@ -318,19 +445,13 @@ def activation_differences(model: TransformerBridge, synthetic: torch.Tensor, ro
     occurrence of a natural repeat − the same window at the first occurrence (PAPER_SPEC A7 Fig 11)."""
     layer = model.cfg.n_layers - 1
     hook = f"blocks.{layer}.mlp.hook_post"
-    half = synthetic.shape[1] // 2
 
     def acts(batch: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
             _, cache = model.run_with_cache(batch.to(model.cfg.device), names_filter=[hook])
         return cache[hook].double().cpu()
 
-    first_sum = second_sum = 0
-    for start in range(0, len(synthetic), batch_size):
-        a = acts(synthetic[start:start + batch_size])
-        first_sum = first_sum + a[:, :half].sum(dim=(0, 1))
-        second_sum = second_sum + a[:, half + 1:].sum(dim=(0, 1))
-    d_syn = second_sum / (len(synthetic) * (synthetic.shape[1] - half - 1)) - first_sum / (len(synthetic) * half)
+    d_syn = repeat_pass(model, synthetic, batch_size=batch_size, progress=False).d_syn()  # cached, shared
     d_nat = torch.zeros(model.cfg.d_mlp, dtype=torch.float64)
     for start in range(0, len(repeats), batch_size):
         part = repeats.iloc[start:start + batch_size]
