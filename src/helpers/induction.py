@@ -129,7 +129,7 @@ def repeat_pass(model: TransformerBridge, seqs: torch.Tensor, *, neurons: list[i
     per_token = n_seqs * length * (model.cfg.d_mlp + model.cfg.d_model * (2 if sandwich else 1)) * 4
     keep_all = per_token <= max_gb * 2**30
     parts = {"model": model.cfg.repro_spec.name, "weights": weights_fingerprint(model, full=True),
-             "dtype": str(model.cfg.dtype), "seqs": hashlib.sha256(seqs.long().numpy().tobytes()).hexdigest()[:16],
+             "dtype": str(model.cfg.dtype), "seqs": hashlib.sha256(seqs.long().cpu().numpy().tobytes()).hexdigest()[:16],
              "shape": list(seqs.shape), "all": keep_all, "neurons": [] if keep_all else neurons}
     path = results_root() / f"repeat-pass-{cache_key(parts, __name__)}.npz"
     cached = cache and path.exists()
