@@ -15,8 +15,8 @@ With c(·) the final norm's centring (LayerNorm; identity for RMSNorm), A = c(R)
 
 where s′ = sqrt(|c(r′)|²/d + ε) expands into dot products known per token and per neuron. One
 fused pass over the vocabulary per (neuron, token) then gives the max, log-sum-exp, expected
-logit and rank of the target: loss, entropy, prediction and reciprocal rank. The model is never
-re-run, and neurons × tokens × vocab is never held in memory.
+logit and rank of the target: loss, entropy, prediction and reciprocal rank (on CPU in C++, see
+:mod:`helpers.vocab_kernel`). The model is never re-run, and neurons × tokens × vocab is never held in memory.
 """
 
 from __future__ import annotations
@@ -125,8 +125,9 @@ def _vocab_stats(a: torch.Tensor, q: torch.Tensor, b: torch.Tensor, bias: torch.
     With ``u_freq`` [V] and ``c_freq`` [nc, tc] it also returns the log-sum-exp of z_TE + c u_freq
     (the total effect with its component along the frequency direction reset to the clean one).
 
-    a, q: [tc, V]; b: [nc, V]; bias: [V]; target_id: [tc]; the rest [nc, tc]. Written as broadcasting tensor code;
-    torch.compile fuses it into passes over the vocabulary without materialising [nc, tc, V].
+    a, q: [tc, V]; b: [nc, V]; bias: [V]; target_id: [tc]; the rest [nc, tc]. Written as broadcasting tensor code:
+    eagerly it is the reference, compiled (torch.compile) the path on CUDA. On CPU the C++ kernel of
+    :mod:`helpers.vocab_kernel` computes the same (TorchInductor's CPU code stores [nc, tc, V] in memory).
     """
     u = a[None] + alpha[..., None] * q[None] + beta[..., None] * b[:, None]
     out = []
@@ -235,6 +236,8 @@ def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | Non
 
     ``compile``: the fast kernel (on CPU the C++ one of :mod:`helpers.vocab_kernel`, elsewhere
     :func:`_vocab_stats` compiled with torch.compile); False runs :func:`_vocab_stats` eagerly (the reference).
+    ``neuron_chunk`` × ``token_chunk``: the PyTorch kernel's tile; the C++ kernel takes ``token_chunk``
+    tokens (default 64) and every neuron per call, and blocks them itself (:data:`CPU_BLOCK`).
     """
     layer = run.layer
     if layer != model.cfg.n_layers - 1:

@@ -13,14 +13,20 @@ Why C++: the work is a few exponentials per (neuron, token, vocabulary) element,
 so the kernel must be bound by the exponentials and not by memory. It walks the vocabulary in
 chunks (``chunk`` entries) and, for a block of ``block_n`` neurons × ``block_t`` tokens, runs every
 pair of the block over the chunk before moving on: the block's rows of the chunk stay in the core's
-cache (L2), and each pair's chunk stays in L1 between its two passes (the max, then the sums of
-exponentials). Per-chunk results merge into a running log-sum-exp in float64 (online log-sum-exp),
-so a vocabulary of 262,144 entries costs per element what one of 49,152 does. TorchInductor, given
-the same formulas, stores the [neurons, tokens, vocabulary] intermediates in memory.
+cache (L2) and one pair's in L1. Each exponential is shifted by the largest logit seen so far, so a
+chunk takes one pass (the first chunk of a pair takes its own maximum first, from a pass without
+exponentials); per-chunk sums merge into a running log-sum-exp in float64 (online log-sum-exp). So
+a vocabulary of 262,144 entries costs per element what one of 49,152 does. TorchInductor, given the
+same formulas, stores the [neurons, tokens, vocabulary] intermediates in memory (measured: 1e9
+elements/s on SmolLM2's vocabulary, 1.7e8 on Gemma's).
 
-The kernel is compiled once per machine with ``torch.utils.cpp_extension.load_inline`` (about 40 s,
-cached under ``$TORCH_EXTENSIONS_DIR``) and uses ATen's vector types (``at::vec``, whose ``exp`` is
-SLEEF's, accurate to 1 ulp) and ATen's thread pool.
+The exponential is ATen's ``exp_u20`` (a degree-5 polynomial after range reduction, within 20 ulp,
+about 1e-6 relative): the log-sum-exps and entropies stay within 1e-5 nats of float64 references
+(tests/test_ablation_kernel.py), far inside the suite's 1e-4. The kernel is compiled once per
+machine with ``torch.utils.cpp_extension.load_inline`` (about 30 s, cached under
+``$TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions``) with the vector instructions
+ATen reports for the CPU, and runs on ATen's thread pool. Where it cannot be built (no compiler),
+:func:`module` returns None and the ablation uses the PyTorch kernel.
 """
 
 from __future__ import annotations
