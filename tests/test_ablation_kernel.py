@@ -109,3 +109,22 @@ def test_fast_ablation_matches_hooked_reruns(cpp, name):
     for key in ("loss", "entropy", "kl", "kl_te", "loss_freq", "loss_te", "rr", "rr_te"):
         np.testing.assert_allclose(fast.per_token[key], eager.per_token[key], atol=1e-5, err_msg=key)
     np.testing.assert_array_equal(fast.per_token["pred_change"], eager.per_token["pred_change"])
+
+
+def test_clean_pass_stops_before_the_unembedding():
+    """The clean pass needs the final residual, not the logits (Gemma's unembedding was 25 s of a sweep)."""
+    model = load_model("tiny-random-llama", device="cpu")
+    st = special_tokens(model)
+    rows = make_rows(model.tokenizer, TEXT, bos_id=st.bos_id, eos_id=st.eos_id, seq_len=48, seed=0)
+    reference = clean_run(model, rows, eval_rows=[0, 2], progress=False)
+
+    def fail(module, args, out):
+        raise AssertionError("the unembedding ran")
+
+    handle = model.unembed.register_forward_hook(fail)
+    try:
+        run = clean_run(model, rows, eval_rows=[0, 2], progress=False)
+    finally:
+        handle.remove()
+    torch.testing.assert_close(run.resid, reference.resid)
+    torch.testing.assert_close(run.mean_acts, reference.mean_acts)

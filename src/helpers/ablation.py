@@ -63,6 +63,10 @@ class CleanRun:
     n_mean_tokens: int
 
 
+class _StopForward(Exception):
+    """Raised by the clean pass's last hook: nothing after the final residual is needed."""
+
+
 def clean_run(model: TransformerBridge, rows: torch.Tensor, eval_rows: Sequence[int], *,
               batch_size: int = 8, layer: int | None = None, keep: torch.Tensor | None = None,
               progress: bool = True) -> CleanRun:
@@ -82,10 +86,22 @@ def clean_run(model: TransformerBridge, rows: torch.Tensor, eval_rows: Sequence[
     kept: dict[str, dict[int, torch.Tensor]] = {key: {} for key in names}
     wanted = set(eval_rows)
     device = model.cfg.device
+    cache: dict[str, torch.Tensor] = {}
+
+    def store(name: str) -> Callable:
+        def hook(x: torch.Tensor, hook) -> None:
+            cache[name] = x
+            if name == names["resid"]:  # the last one needed: skip the final norm and the unembedding
+                raise _StopForward
+        return hook
+
     for start in tqdm(range(0, len(rows), batch_size), desc="clean pass", disable=not progress, leave=False):
         batch = rows[start:start + batch_size].to(device)
-        with torch.no_grad():
-            _, cache = model.run_with_cache(batch, names_filter=list(names.values()), return_type=None)
+        with torch.no_grad(), model.hooks(fwd_hooks=[(name, store(name)) for name in names.values()]):
+            try:
+                model(batch, return_type=None)
+            except _StopForward:
+                pass
         act_sum += cache[names["acts"]].double().sum(dim=(0, 1)).cpu()
         for offset in range(len(batch)):
             if start + offset in wanted:
