@@ -296,7 +296,7 @@ def bos_ablation_naive(model: TransformerBridge, seqs: torch.Tensor, heads: list
 
 
 def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple[int, int]], neuron: int,
-                 positions: list[int] | None = None, *, progress: bool = True) -> torch.Tensor:
+                 positions: list[int] | None = None, *, batch_size: int = 8, progress: bool = True) -> torch.Tensor:
     """Exact BOS ablation, fast: the same numbers as :func:`bos_ablation_naive`.
 
     Ablating at position p changes nothing before p, and what comes after p is not read. So one clean
@@ -307,7 +307,7 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
     tokens after the cached sequence under a 4D mask (new token i sees the cached keys before its
     position, and itself), so the cache is shared, not copied. Layers before the earliest ablated head
     are not affected, so the new tokens start at that layer L0 from the clean pass's input to it (the
-    layers before L0 are stepped over). Returns [n_seqs, n_positions].
+    layers before L0 are stepped over). Sequences go ``batch_size`` at a time. Returns [n_seqs, n_positions].
     """
     hf = model.original_model  # its submodules are the bridge's components, so the bridge's hooks fire
     cfg = model.cfg
@@ -324,10 +324,10 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
     device = next(hf.parameters()).device
     decoder_layers = _decoder_layers(hf, cfg.n_layers)
     result = torch.zeros(len(seqs), len(positions))
-    for s in tqdm(range(len(seqs)), desc="BOS ablation", disable=not progress, leave=False):
-        seq = seqs[s:s + 1].to(device)
-        values: dict[int, torch.Tensor] = {}
-        grab = [(f"blocks.{l}.attn.hook_v", lambda v, hook: values.update({int(hook.name.split(".")[1]): v[0, 0]}))
+    for s in tqdm(range(0, len(seqs), batch_size), desc="BOS ablation", disable=not progress, leave=False):
+        seq = seqs[s:s + batch_size].to(device)
+        values: dict[int, torch.Tensor] = {}  # layer -> [batch, kv_head, d_head]: the values at BOS
+        grab = [(f"blocks.{l}.attn.hook_v", lambda v, hook: values.update({int(hook.name.split(".")[1]): v[:, 0]}))
                 for l in layers]
         stash: dict[str, torch.Tensor] = {}
 
@@ -340,7 +340,7 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
                 clean = hf(input_ids=seq, use_cache=True).past_key_values
         finally:
             handle.remove()
-        # All positions of the sequence go in as one batch row of new tokens after the cached clean
+        # All positions of a sequence go in as one row of new tokens after its cached clean
         # sequence; a 4D mask lets new token i (at position p_i) see cached keys 0..p_i-1 and itself.
         n_pos, t = len(positions), seq.shape[1]
         mask = torch.zeros(1, 1, n_pos, t + n_pos, dtype=torch.bool, device=device)
@@ -348,19 +348,19 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
         mask[0, 0, :, t:] = torch.eye(n_pos, dtype=torch.bool, device=device)
         store = {}
 
-        def bos_output(z, hook):  # z: [1, n_pos, head, d_head]; a one-hot row onto BOS gives z_h = v_BOS
+        def bos_output(z, hook):  # z: [batch, n_pos, head, d_head]; a one-hot row onto BOS gives z_h = v_BOS
             layer = int(hook.name.split(".")[1])
             for (l, h) in heads:
                 if l == layer:
-                    z[:, :, h] = values[l][h // group]
+                    z[:, :, h] = values[l][:, h // group][:, None]
             return z
 
         hooks = [(f"blocks.{l}.attn.hook_z", bos_output) for l in layers]
-        hooks.append((final, lambda act, hook: store.update(a=act[0, :, neuron])))
+        hooks.append((final, lambda act, hook: store.update(a=act[:, :, neuron])))
         with torch.no_grad(), model.hooks(fwd_hooks=hooks), _start_at(decoder_layers, first, stash["resid"][:, pos.to(device)]):
-            hf(input_ids=seq[:, pos], attention_mask=mask, position_ids=pos.to(device)[None],
-               past_key_values=clean, use_cache=True)
-        result[s] = store["a"].float().cpu()
+            hf(input_ids=seq[:, pos], attention_mask=mask.expand(len(seq), -1, -1, -1),
+               position_ids=pos.to(device)[None].expand(len(seq), -1), past_key_values=clean, use_cache=True)
+        result[s:s + len(seq)] = store["a"].float().cpu()
     return result
 
 
