@@ -128,3 +128,23 @@ def test_clean_pass_stops_before_the_unembedding():
         handle.remove()
     torch.testing.assert_close(run.resid, reference.resid)
     torch.testing.assert_close(run.mean_acts, reference.mean_acts)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["smollm2-135m", "gemma-3-270m"])
+def test_registry_models_match_hooked_reruns(cpp, name):
+    """The real vocabularies (49,152 and 262,144 entries; Gemma's sandwich norms) on the C++ path."""
+    from helpers.corpus import load_documents
+
+    model = load_model(name, device="cpu")
+    st = special_tokens(model)
+    rows = make_rows(model.tokenizer, load_documents("wikipedia-sample"), bos_id=st.bos_id, eos_id=st.eos_id,
+                     n_rows=4, seq_len=64, seed=42)
+    run = clean_run(model, rows, eval_rows=[1], progress=False)
+    neurons = [7, model.cfg.d_mlp - 3]
+    fast = ablate(model, run, neurons, progress=False)
+    for i, neuron in enumerate(neurons):
+        for kind, frozen in (("te", False), ("de", True)):
+            ref = hooked_ablation(model, run, neuron, frozen_scale=frozen)
+            np.testing.assert_allclose(fast.per_token[f"loss_{kind}"][i], ref["loss"].numpy(), atol=1e-4)
+            np.testing.assert_allclose(fast.per_token[f"entropy_{kind}"][i], ref["entropy"].numpy(), atol=1e-4)
