@@ -369,8 +369,8 @@ def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | Non
     return AblationResult(neurons=neurons, layer=layer, per_token=per_token, run=run)
 
 
-# Keys of the kernels' outputs, in the order _vocab_stats returns them.
 def _names(freq: bool) -> tuple[str, ...]:
+    """Keys of the outputs, in the order :func:`_vocab_stats` returns them."""
     return ("lse_te", "entropy_te", "argmax_te", "n_above_te") + (("lse_freq",) if freq else ()) + ("lse_de", "entropy_de")
 
 
@@ -383,6 +383,7 @@ def _fill_cpu(cpp, cr: torch.Tensor, cq: torch.Tensor | None, w_u: torch.Tensor,
     ``w_u`` and ``b_all`` come padded with zero columns up to a multiple of the vector width; the bias
     there is −1e30, so padded entries carry no weight, are never the maximum and never above a target."""
     pad = vocab_kernel.pad_vocab
+    keys = ("lse_te", "entropy_te", "argmax_te", "n_above_te", "lse_de", "entropy_de", "lse_freq")  # the C++ order
     n, m_tok = pair["beta"].shape
     bias_pad = pad(b_u, vocab_kernel.PAD_BIAS)
     none = torch.empty(0)
@@ -398,20 +399,18 @@ def _fill_cpu(cpp, cr: torch.Tensor, cq: torch.Tensor | None, w_u: torch.Tensor,
         # clean metrics: the same kernel with α = β = 0 and the clean scale
         zeros = torch.zeros(1, t1 - t0)
         inv = clean_inv[:, t0:t1].contiguous()
-        res = [torch.empty(1, t1 - t0, dtype=clean[k].dtype) for k in ("lse_te", "entropy_te", "argmax_te", "n_above_te",
-                                                                          "lse_de", "entropy_de")] + [none]
+        res = [torch.empty(1, t1 - t0, dtype=clean[k].dtype) for k in keys[:-1]] + [none]
         cpp.vocab_stats([a_t, none, zero_row, bias_pad, none, zeros, zeros, inv, inv,
                          clean_target[None, t0:t1].contiguous(), none, y_t], res, *block, chunk)
-        for k, v in zip(("lse_te", "entropy_te", "argmax_te", "n_above_te", "lse_de", "entropy_de"), res):
+        for k, v in zip(keys[:-1], res):
             clean[k][:, t0:t1] = v
         tile = {k: v[:, t0:t1].contiguous() for k, v in pair.items()}
         c_t = freq["c"][:, t0:t1].contiguous() if freq else none
-        res = [torch.empty(n, t1 - t0, dtype=torch.long if k in ("argmax_te", "n_above_te") else torch.float32)
-               for k in ("lse_te", "entropy_te", "argmax_te", "n_above_te", "lse_de", "entropy_de")]
+        res = [torch.empty(n, t1 - t0, dtype=out[k].dtype) for k in keys[:-1]]
         res.append(torch.empty(n, t1 - t0) if freq else none)
         cpp.vocab_stats([a_t, q_t, b_all, bias_pad, u_pad, tile["alpha"], tile["beta"], tile["inv_te"], tile["inv_de"],
                          tile["target_te"], c_t, y_t], res, *block, chunk)
-        for k, v in zip(("lse_te", "entropy_te", "argmax_te", "n_above_te", "lse_de", "entropy_de", "lse_freq"), res):
+        for k, v in zip(keys, res):
             if k in out:
                 out[k][:, t0:t1] = v
         bar.update(t1 - t0)
