@@ -10,7 +10,9 @@ activation there; the script checks they agree and prints the ratio (target: at 
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -25,6 +27,7 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--seqs", type=int, default=2)
     parser.add_argument("--half", type=int, default=50)
+    parser.add_argument("--out", type=Path, default=None, help="append the results as a JSON line here")
     args = parser.parse_args()
 
     model = load_model(args.model, device="cpu")
@@ -46,6 +49,10 @@ def main() -> None:
     diff = (fast - naive).abs().max().item()
     print(f"fast: {t_fast:.2f} s; one forward pass per position: {t_naive:.1f} s; max |difference| {diff:.1e}")
     print(f"ratio: {t_naive / t_fast:.1f}x [target >= 20x]")
+    if args.out:
+        with open(args.out, "a") as f:
+            f.write(json.dumps({"bench": "bos_ablation", "model": args.model, "seqs": args.seqs, "half": args.half,
+                                "head": head.label, "fast_s": t_fast, "naive_s": t_naive, "max_diff": diff}) + "\n")
     if diff > 1e-3:
         raise SystemExit("MISMATCH")
 

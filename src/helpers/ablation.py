@@ -15,8 +15,8 @@ With c(·) the final norm's centring (LayerNorm; identity for RMSNorm), A = c(R)
 
 where s′ = sqrt(|c(r′)|²/d + ε) expands into dot products known per token and per neuron. One
 fused pass over the vocabulary per (neuron, token) then gives the max, log-sum-exp, expected
-logit and rank of the target: loss, entropy, prediction and reciprocal rank. The model is never
-re-run, and neurons × tokens × vocab is never held in memory.
+logit and rank of the target: loss, entropy, prediction and reciprocal rank (on CPU in C++, see
+:mod:`helpers.vocab_kernel`). The model is never re-run, and neurons × tokens × vocab is never held in memory.
 
 Sandwich norm (Gemma 2/3): the direct effect freezes the *final* norm's scale s only. The
 block's post-feed-forward norm ρ′ is recomputed in both the total and the direct effect (α and β
@@ -39,6 +39,7 @@ import torch
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
+from helpers import vocab_kernel
 from helpers.corpus import token_filter
 from helpers.errors import ParameterError
 from helpers.models import special_tokens
@@ -103,6 +104,10 @@ class CleanRun:
     n_mean_tokens: int
 
 
+class _StopForward(Exception):
+    """Raised by the clean pass's last hook: nothing after the final residual is needed."""
+
+
 def clean_run(model: TransformerBridge, rows: torch.Tensor, eval_rows: Sequence[int], *,
               batch_size: int = 8, layer: int | None = None, keep: torch.Tensor | None = None,
               progress: bool = True) -> CleanRun:
@@ -123,10 +128,22 @@ def clean_run(model: TransformerBridge, rows: torch.Tensor, eval_rows: Sequence[
     kept: dict[str, dict[int, torch.Tensor]] = {key: {} for key in names}
     wanted = set(eval_rows)
     device = model.cfg.device
+    cache: dict[str, torch.Tensor] = {}
+
+    def store(name: str) -> Callable:
+        def hook(x: torch.Tensor, hook) -> None:
+            cache[name] = x
+            if name == names["resid"]:  # the last one needed: skip the final norm and the unembedding
+                raise _StopForward
+        return hook
+
     for start in tqdm(range(0, len(rows), batch_size), desc="clean pass", disable=not progress, leave=False):
         batch = rows[start:start + batch_size].to(device)
-        with torch.no_grad():
-            _, cache = model.run_with_cache(batch, names_filter=list(names.values()), return_type=None)
+        with torch.no_grad(), model.hooks(fwd_hooks=[(name, store(name)) for name in names.values()]):
+            try:
+                model(batch, return_type=None)
+            except _StopForward:
+                pass
         act_sum += cache[names["acts"]].double().sum(dim=(0, 1)).cpu()
         for offset in range(len(batch)):
             if start + offset in wanted:
@@ -166,8 +183,9 @@ def _vocab_stats(a: torch.Tensor, q: torch.Tensor, b: torch.Tensor, bias: torch.
     With ``u_freq`` [V] and ``c_freq`` [nc, tc] it also returns the log-sum-exp of z_TE + c u_freq
     (the total effect with its component along the frequency direction reset to the clean one).
 
-    a, q: [tc, V]; b: [nc, V]; bias: [V]; target_id: [tc]; the rest [nc, tc]. Written as broadcasting tensor code;
-    torch.compile fuses it into passes over the vocabulary without materialising [nc, tc, V].
+    a, q: [tc, V]; b: [nc, V]; bias: [V]; target_id: [tc]; the rest [nc, tc]. Written as broadcasting tensor code:
+    eagerly it is the reference, compiled (torch.compile) the path on CUDA. On CPU the C++ kernel of
+    :mod:`helpers.vocab_kernel` computes the same (TorchInductor's CPU code stores [nc, tc, V] in memory).
     """
     u = a[None] + alpha[..., None] * q[None] + beta[..., None] * b[:, None]
     out = []
@@ -189,6 +207,13 @@ def _vocab_stats(a: torch.Tensor, q: torch.Tensor, b: torch.Tensor, bias: torch.
 
 
 _COMPILED: dict[str, Callable] = {}
+
+# (neurons, tokens) per tile and vocabulary entries per chunk. CPU: blocks of 16 × 16 pairs walk the
+# vocabulary in chunks of 1,024 entries, so the block's rows of a chunk stay in L2 and one pair's in L1
+# (measured with bench/bench_ablation.py: 8 × 8 to 32 × 16 and chunks of 512 to 2,048 are within noise
+# of each other; chunks of 2,048 put Gemma's five rows per pair past L1). CUDA: the PyTorch kernel,
+# compiled, on large tiles of 64 × 128 pairs over the whole vocabulary.
+CPU_BLOCK, CPU_CHUNK, CUDA_TILE = (16, 16), 1024, (64, 128)
 
 
 def _kernel(compile: bool) -> Callable:
@@ -269,6 +294,11 @@ def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | Non
 
     The direct effect (``*_de``) freezes the final norm's scale; a sandwich norm's post-feed-forward
     norm is recomputed in both effects. Refuses models the closed form does not fit (:func:`check_closed_form`).
+
+    ``compile``: the fast kernel (on CPU the C++ one of :mod:`helpers.vocab_kernel`, elsewhere
+    :func:`_vocab_stats` compiled with torch.compile); False runs :func:`_vocab_stats` eagerly (the reference).
+    ``neuron_chunk`` × ``token_chunk``: the PyTorch kernel's tile; the C++ kernel takes ``token_chunk``
+    tokens (default 64) and every neuron per call, and blocks them itself (:data:`CPU_BLOCK`).
     """
     check_closed_form(model)
     layer = run.layer
@@ -276,15 +306,12 @@ def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | Non
         raise ValueError(f"the closed form is exact only for the final layer ({model.cfg.n_layers - 1}), not {layer}")
     neurons = check_neurons(model, range(model.cfg.d_mlp) if neurons is None else neurons, layer)
     device = torch.device(model.cfg.device or "cpu")
-    # Tiles small enough for the vocabulary rows they touch to stay in cache (measured on CPU: 8 × 8
-    # runs at ~1 ns per (pair, vocabulary entry), 32 × 64 at ~2.5 ns); a GPU wants large tiles.
-    big = device.type == "cuda"
-    neuron_chunk = neuron_chunk or (64 if big else 8 if compile else 4)
-    token_chunk = token_chunk or (128 if big else 8 if compile else 16)
-    kernel = _kernel(compile)
+    cpp = vocab_kernel.module() if compile and device.type == "cpu" else None
 
     f32 = dict(device=device, dtype=torch.float32)
     w_u = model.W_U.detach().to(**f32)
+    if cpp is not None:  # zero columns up to a multiple of the vector width: A, Q and B come out padded
+        w_u = vocab_kernel.pad_vocab(w_u)
     b_u = model.b_U.detach().to(**f32)
     d = w_u.shape[0]
     eps = float(model.cfg.eps)
@@ -294,7 +321,7 @@ def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | Non
         return x - x.mean(-1, keepdim=True) if centre else x
 
     gain = post_norm_gain(model, layer)
-    w = model.W_out[layer].detach()[neurons].to(**f32)  # [n, d]
+    w = model.blocks[layer].mlp.W_out.detach()[neurons].to(**f32)  # [n, d] (one layer: model.W_out stacks all of them)
     e = w if gain is None else w * gain.to(**f32)
     ce = c(e)
     b_all = ce @ w_u  # [n, V]
@@ -340,7 +367,8 @@ def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | Non
 
         p = p_freq.to(device=device, dtype=torch.float64)
         u_freq = frequency_direction(p).to(**f32)
-        w_u_p, w_u_u = (w_u.double() @ p).float(), w_u @ u_freq  # [d]
+        w_u_v = w_u[:, :len(b_u)]  # without the padding
+        w_u_p, w_u_u = (w_u_v.double() @ p).float(), w_u_v @ u_freq  # [d]
         # P_freq · z′ = (P·A_t + α P·Q_t + β P·B_n) / s′ + P·b, likewise u_freq · z′ (all O(1) per pair).
         p_dot_te = (cr @ w_u_p + alpha * (cq @ w_u_p) + beta * (ce @ w_u_p)[:, None]) * inv_te + b_u @ p.float()
         p_dot_clean = (cr @ w_u_p) / s + b_u @ p.float()
@@ -350,38 +378,21 @@ def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | Non
                 "p_dot_clean": p_dot_clean, "target": target_te + c_freq * u_freq[y]}
 
     n, m_tok = delta.shape
-    names = ("lse_te", "entropy_te", "argmax_te", "n_above_te") + (("lse_freq",) if freq else ()) + ("lse_de", "entropy_de")
+    names = _names(freq is not None)
     clean_names = tuple(k for k in names if k != "lse_freq")
     out = {k: torch.empty(n, m_tok, device=device, dtype=torch.long if k in ("argmax_te", "n_above_te")
                           else torch.float32) for k in names}
     clean = {k: torch.empty(1, m_tok, device=device, dtype=out[k].dtype) for k in clean_names}
-    zero_b = torch.zeros(neuron_chunk, w_u.shape[1], **f32)
     clean_inv = (1 / s)[None]
     clean_target = a_y * clean_inv[0] + b_u[y]
-    n_tiles = -(-m_tok // token_chunk) * (-(-n // neuron_chunk) + 1)
-    bar = tqdm(total=n_tiles, desc=f"ablating {n} neurons × {m_tok} tokens", disable=not progress)
-    for t0 in range(0, m_tok, token_chunk):
-        t1 = min(t0 + token_chunk, m_tok)
-        a_t, q_t = _pad(cr[t0:t1] @ w_u, token_chunk), _pad(cq[t0:t1] @ w_u, token_chunk)
-        y_t = _pad(y[t0:t1], token_chunk)
-        # Clean metrics: the same kernel with α = β = 0.
-        zeros = torch.zeros(neuron_chunk, token_chunk, **f32)
-        res = kernel(a_t, q_t, zero_b, b_u, zeros, zeros, _pad2(clean_inv[:, t0:t1], neuron_chunk, token_chunk, 1.0),
-                     _pad2(clean_inv[:, t0:t1], neuron_chunk, token_chunk, 1.0),
-                     _pad2(clean_target[None, t0:t1], neuron_chunk, token_chunk, 0.0), y_t)
-        for k, v in zip(clean_names, res):
-            clean[k][:, t0:t1] = v[:1, :t1 - t0]
-        bar.update()
-        for n0 in range(0, n, neuron_chunk):
-            n1 = min(n0 + neuron_chunk, n)
-            tile = [_pad2(x[n0:n1, t0:t1], neuron_chunk, token_chunk, fill)
-                    for x, fill in ((alpha, 0.0), (beta, 0.0), (inv_te, 1.0), (inv_de, 1.0), (target_te, 0.0))]
-            extra = (freq["u"], _pad2(freq["c"][n0:n1, t0:t1], neuron_chunk, token_chunk, 0.0)) if freq else ()
-            res = kernel(a_t, q_t, _pad(b_all[n0:n1], neuron_chunk), b_u, *tile, y_t, *extra)
-            for k, v in zip(names, res):
-                out[k][n0:n1, t0:t1] = v[:n1 - n0, :t1 - t0]
-            bar.update()
-    bar.close()
+    pair = {"alpha": alpha, "beta": beta, "inv_te": inv_te, "inv_de": inv_de, "target_te": target_te}
+    if cpp is not None:
+        _fill_cpu(cpp, cr, cq if gain is not None else None, w_u, b_u, b_all, y, pair, freq, clean_inv, clean_target,
+                  out, clean, token_chunk=token_chunk or 64, progress=progress, desc=f"ablating {n} neurons × {m_tok} tokens")
+    else:
+        _fill_tiles(_kernel(compile), cr, cq, w_u, b_u, b_all, y, pair, freq, clean_inv, clean_target, out, clean,
+                    neuron_chunk=neuron_chunk, token_chunk=token_chunk, big=device.type == "cuda", compile=compile,
+                    progress=progress, desc=f"ablating {n} neurons × {m_tok} tokens")
 
     def np_(x: torch.Tensor) -> np.ndarray:
         return x.cpu().numpy()
@@ -402,6 +413,94 @@ def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | Non
         per_token["kl_te"] = np_(freq["p_log_p"] - freq["p_dot_te"] + out["lse_te"])
         per_token["loss_freq"] = np_(out["lse_freq"] - freq["target"])
     return AblationResult(neurons=neurons, layer=layer, per_token=per_token, run=run)
+
+
+def _names(freq: bool) -> tuple[str, ...]:
+    """Keys of the outputs, in the order :func:`_vocab_stats` returns them."""
+    return ("lse_te", "entropy_te", "argmax_te", "n_above_te") + (("lse_freq",) if freq else ()) + ("lse_de", "entropy_de")
+
+
+def _fill_cpu(cpp, cr: torch.Tensor, cq: torch.Tensor | None, w_u: torch.Tensor, b_u: torch.Tensor,
+              b_all: torch.Tensor, y: torch.Tensor, pair: dict[str, torch.Tensor], freq: dict | None,
+              clean_inv: torch.Tensor, clean_target: torch.Tensor, out: dict[str, torch.Tensor],
+              clean: dict[str, torch.Tensor], *, token_chunk: int, progress: bool, desc: str) -> None:
+    """The C++ kernel (:mod:`helpers.vocab_kernel`): per tile of ``token_chunk`` tokens, all neurons at once.
+
+    ``w_u`` and ``b_all`` come padded with zero columns up to a multiple of the vector width; the bias
+    there is −1e30, so padded entries carry no weight, are never the maximum and never above a target."""
+    pad = vocab_kernel.pad_vocab
+    keys = ("lse_te", "entropy_te", "argmax_te", "n_above_te", "lse_de", "entropy_de", "lse_freq")  # the C++ order
+    n, m_tok = pair["beta"].shape
+    bias_pad = pad(b_u, vocab_kernel.PAD_BIAS)
+    none = torch.empty(0)
+    u_pad = pad(freq["u"]) if freq else none
+    zero_row = torch.zeros(1, w_u.shape[1])
+    block, chunk = CPU_BLOCK, CPU_CHUNK
+    bar = tqdm(total=m_tok, desc=desc, unit="token", disable=not progress)
+    for t0 in range(0, m_tok, token_chunk):
+        t1 = min(t0 + token_chunk, m_tok)
+        a_t = cr[t0:t1] @ w_u
+        q_t = cq[t0:t1] @ w_u if cq is not None else none
+        y_t = y[t0:t1].contiguous()
+        # clean metrics: the same kernel with α = β = 0 and the clean scale
+        zeros = torch.zeros(1, t1 - t0)
+        inv = clean_inv[:, t0:t1].contiguous()
+        res = [torch.empty(1, t1 - t0, dtype=clean[k].dtype) for k in keys[:-1]] + [none]
+        cpp.vocab_stats([a_t, none, zero_row, bias_pad, none, zeros, zeros, inv, inv,
+                         clean_target[None, t0:t1].contiguous(), none, y_t], res, *block, chunk)
+        for k, v in zip(keys[:-1], res):
+            clean[k][:, t0:t1] = v
+        tile = {k: v[:, t0:t1].contiguous() for k, v in pair.items()}
+        c_t = freq["c"][:, t0:t1].contiguous() if freq else none
+        res = [torch.empty(n, t1 - t0, dtype=out[k].dtype) for k in keys[:-1]]
+        res.append(torch.empty(n, t1 - t0) if freq else none)
+        cpp.vocab_stats([a_t, q_t, b_all, bias_pad, u_pad, tile["alpha"], tile["beta"], tile["inv_te"], tile["inv_de"],
+                         tile["target_te"], c_t, y_t], res, *block, chunk)
+        for k, v in zip(keys, res):
+            if k in out:
+                out[k][:, t0:t1] = v
+        bar.update(t1 - t0)
+    bar.close()
+
+
+def _fill_tiles(kernel: Callable, cr: torch.Tensor, cq: torch.Tensor, w_u: torch.Tensor, b_u: torch.Tensor,
+                b_all: torch.Tensor, y: torch.Tensor, pair: dict[str, torch.Tensor], freq: dict | None,
+                clean_inv: torch.Tensor, clean_target: torch.Tensor, out: dict[str, torch.Tensor],
+                clean: dict[str, torch.Tensor], *, neuron_chunk: int | None, token_chunk: int | None, big: bool,
+                compile: bool, progress: bool, desc: str) -> None:
+    """The PyTorch kernel (:func:`_vocab_stats`, compiled or eager) over tiles of neurons × tokens with
+    fixed shapes (one compilation); the path on CUDA, and the reference."""
+    names = _names(freq is not None)
+    clean_names = tuple(k for k in names if k != "lse_freq")
+    n, m_tok = pair["beta"].shape
+    f32 = dict(device=w_u.device, dtype=torch.float32)
+    neuron_chunk = neuron_chunk or (CUDA_TILE[0] if big else 8 if compile else 4)
+    token_chunk = token_chunk or (CUDA_TILE[1] if big else 8 if compile else 16)
+    zero_b = torch.zeros(neuron_chunk, w_u.shape[1], **f32)
+    n_tiles = -(-m_tok // token_chunk) * (-(-n // neuron_chunk) + 1)
+    bar = tqdm(total=n_tiles, desc=desc, disable=not progress)
+    for t0 in range(0, m_tok, token_chunk):
+        t1 = min(t0 + token_chunk, m_tok)
+        a_t, q_t = _pad(cr[t0:t1] @ w_u, token_chunk), _pad(cq[t0:t1] @ w_u, token_chunk)
+        y_t = _pad(y[t0:t1], token_chunk)
+        # Clean metrics: the same kernel with α = β = 0.
+        zeros = torch.zeros(neuron_chunk, token_chunk, **f32)
+        res = kernel(a_t, q_t, zero_b, b_u, zeros, zeros, _pad2(clean_inv[:, t0:t1], neuron_chunk, token_chunk, 1.0),
+                     _pad2(clean_inv[:, t0:t1], neuron_chunk, token_chunk, 1.0),
+                     _pad2(clean_target[None, t0:t1], neuron_chunk, token_chunk, 0.0), y_t)
+        for k, v in zip(clean_names, res):
+            clean[k][:, t0:t1] = v[:1, :t1 - t0]
+        bar.update()
+        for n0 in range(0, n, neuron_chunk):
+            n1 = min(n0 + neuron_chunk, n)
+            tile = [_pad2(x[n0:n1, t0:t1], neuron_chunk, token_chunk, fill)
+                    for x, fill in ((pair["alpha"], 0.0), (pair["beta"], 0.0), (pair["inv_te"], 1.0), (pair["inv_de"], 1.0), (pair["target_te"], 0.0))]
+            extra = (freq["u"], _pad2(freq["c"][n0:n1, t0:t1], neuron_chunk, token_chunk, 0.0)) if freq else ()
+            res = kernel(a_t, q_t, _pad(b_all[n0:n1], neuron_chunk), b_u, *tile, y_t, *extra)
+            for k, v in zip(names, res):
+                out[k][n0:n1, t0:t1] = v[:n1 - n0, :t1 - t0]
+            bar.update()
+    bar.close()
 
 
 def _pad(x: torch.Tensor, size: int) -> torch.Tensor:

@@ -166,6 +166,7 @@ def count_activations(
     state: ActivationCounts | None = None,
     checkpoint: str | Path | None = None,
     checkpoint_every_s: float = 300.0,
+    fired_dir: str | Path | None = None,
 ) -> ActivationCounts:
     """Count activations of ``layers`` (default: all) over ``rows`` [n_rows, T], one forward pass.
 
@@ -175,6 +176,11 @@ def count_activations(
     ``state`` continues a pass: it must hold the counts of ``rows[:state.n_rows]``, and only the
     remaining rows are run. With ``checkpoint`` the running counts are saved there (atomically)
     every ``checkpoint_every_s`` seconds, so an interrupted pass resumes from the last save.
+
+    With ``fired_dir``, each layer's firings are also kept, packed 8 neurons to a byte, in
+    ``fired_dir/layer-<l>.npy`` ([n_rows, T, ceil(d_mlp / 8)] uint8, :func:`pack_fired`), written
+    row by row as the pass goes (so a resumed pass continues them); the n-gram counts are then read
+    from these bits (:func:`ngram_counts_from_bits`) instead of running the model again.
     """
     n_layers = model.cfg.n_layers
     layers = np.arange(n_layers) if layers is None else np.asarray(sorted(set(int(l) for l in layers)))
@@ -201,10 +207,13 @@ def count_activations(
            for name in ("active", "pos_active", "token_occ", "token_active")}
     slot = {int(layer): i for i, layer in enumerate(layers)}
     current: dict[str, torch.Tensor] = {}
+    bits = _fired_files(fired_dir, layers, n_rows, seq_len, d_mlp, start) if fired_dir is not None else None
 
     def hook(post: torch.Tensor, hook) -> None:  # post: [batch, pos, d_mlp]
         i = slot[int(hook.name.split(".")[1])]
         fired = post > threshold
+        if bits is not None:
+            bits[i][current["lo"]: current["lo"] + len(fired)] = pack_fired(fired).cpu().numpy()
         acc["active"][i] += fired.sum((0, 1))
         acc["pos_active"][i] += fired.sum(0, dtype=torch.int32)
         acc["token_active"][i].index_add_(0, current["cols"], fired[current["keep"]].to(torch.int32))
@@ -222,6 +231,7 @@ def count_activations(
             keep = torch.zeros_like(batch, dtype=torch.bool)
             keep[:, 1:] = batch[:, 1:] != bos_id
             current["keep"] = keep
+            current["lo"] = lo
             current["cols"] = lookup[batch[keep]]
             if (current["cols"] < 0).any():
                 raise ValueError("rows contain tokens outside `vocab`")
@@ -233,10 +243,64 @@ def count_activations(
             done = lo + len(batch)
             bar.update(len(batch))
             if checkpoint is not None and time.monotonic() - last_save > checkpoint_every_s:
+                if bits is not None:
+                    for b in bits:
+                        b.flush()  # the bits of the rows the checkpoint counts are on disk first
                 _snapshot(state, acc, done).save(checkpoint)
                 last_save = time.monotonic()
     bar.close()
+    if bits is not None:
+        for b in bits:
+            b.flush()
+        for layer in layers:
+            (Path(fired_dir) / f"layer-{layer}.complete").touch()
     return _snapshot(state, acc, done)
+
+
+_BIT_WEIGHTS = (128, 64, 32, 16, 8, 4, 2, 1)  # np.packbits's order: the first neuron is the high bit
+
+
+def pack_fired(fired: torch.Tensor) -> torch.Tensor:
+    """[..., d_mlp] bool -> [..., ceil(d_mlp / 8)] uint8, 8 neurons a byte as ``np.packbits`` packs them
+    (on the model's device, so only an eighth of it travels to the CPU)."""
+    extra = -fired.shape[-1] % 8
+    if extra:
+        fired = torch.nn.functional.pad(fired, (0, extra))
+    grouped = fired.reshape(*fired.shape[:-1], -1, 8).to(torch.uint8)
+    weights = torch.tensor(_BIT_WEIGHTS, dtype=torch.uint8, device=fired.device)
+    return (grouped * weights).sum(-1, dtype=torch.uint8)
+
+
+def _fired_files(fired_dir: str | Path, layers: np.ndarray, n_rows: int, seq_len: int, d_mlp: int,
+                 start: int) -> list[np.memmap] | None:
+    """One writable memory map per layer; None when a resumed pass has no bits for its first rows."""
+    fired_dir = Path(fired_dir)
+    fired_dir.mkdir(parents=True, exist_ok=True)
+    shape = (n_rows, seq_len, -(-d_mlp // 8))
+    maps = []
+    for layer in layers:
+        path = fired_dir / f"layer-{layer}.npy"
+        (fired_dir / f"layer-{layer}.complete").unlink(missing_ok=True)
+        if start > 0:
+            try:
+                existing = np.load(path, mmap_mode="r+")
+            except (OSError, ValueError):
+                return None
+            if existing.shape != shape:
+                return None
+            maps.append(existing)
+        else:
+            maps.append(np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape))
+    return maps
+
+
+def fired_bits(fired_dir: str | Path, layer: int) -> np.ndarray | None:
+    """The packed firings of ``layer`` written by a completed :func:`count_activations` pass
+    (read-only memory map), or None."""
+    fired_dir = Path(fired_dir)
+    if not (fired_dir / f"layer-{layer}.complete").exists():
+        return None
+    return np.load(fired_dir / f"layer-{layer}.npy", mmap_mode="r")
 
 
 def _empty(layers: np.ndarray, threshold: float, bos_id: int, vocab: np.ndarray, seq_len: int,
@@ -270,12 +334,46 @@ class NgramCounts:
     """Per-neuron counts of the n-grams that end where the neuron fired, for chosen neurons.
 
     n-grams end at the positions of the per-token counts (t >= 1, token not BOS); see :func:`ngram_ids`.
+    Sparse: ``grams`` [G] (sorted) occur ``gram_counts`` [G] times; neuron column ``pair_col[i]`` fired
+    ``pair_count[i]`` times on n-gram ``pair_gram[i]`` (sorted by column, then n-gram; pairs with a
+    count of 0 are left out).
     """
 
     n: int
-    neurons: list[tuple[int, int]]  # (layer, neuron) per column of `pairs`
-    occurrences: dict[int, int]     # n-gram -> occurrences in the rows
-    pairs: dict[tuple[int, int], int]  # (neuron index, n-gram) -> active count
+    neurons: list[tuple[int, int]]  # (layer, neuron) per column
+    grams: np.ndarray
+    gram_counts: np.ndarray
+    pair_col: np.ndarray
+    pair_gram: np.ndarray
+    pair_count: np.ndarray
+
+    @property
+    def occurrences(self) -> dict[int, int]:
+        """n-gram -> occurrences in the rows."""
+        return dict(zip(self.grams.tolist(), self.gram_counts.tolist()))
+
+    @property
+    def pairs(self) -> dict[tuple[int, int], int]:
+        """(neuron column, n-gram) -> active count."""
+        return {(c, g): k for c, g, k in zip(self.pair_col.tolist(), self.pair_gram.tolist(), self.pair_count.tolist())}
+
+    def column(self, col: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(n-grams, active counts, occurrences) of neuron column ``col``."""
+        lo, hi = np.searchsorted(self.pair_col, [col, col + 1])
+        grams = self.pair_gram[lo:hi]
+        return grams, self.pair_count[lo:hi], self.gram_counts[np.searchsorted(self.grams, grams)]
+
+
+def _group_counts(grams: np.ndarray, cols: np.ndarray, events: np.ndarray, n_cols: int,
+                  n: int, neurons: list[tuple[int, int]]) -> NgramCounts:
+    """NgramCounts from the n-gram id of every counted position (``grams``) and the (column, n-gram
+    id) of every firing there (``cols``, ``events``): one sort each (np.unique), no Python loops."""
+    uniq, counts = np.unique(grams, return_counts=True)
+    keys = cols.astype(np.int64) * len(uniq) + np.searchsorted(uniq, events)  # (column, n-gram index)
+    pair_keys, pair_count = np.unique(keys, return_counts=True)
+    pair_col, pair_idx = np.divmod(pair_keys, max(len(uniq), 1))
+    return NgramCounts(n=n, neurons=neurons, grams=uniq, gram_counts=counts, pair_col=pair_col,
+                       pair_gram=uniq[pair_idx] if len(uniq) else pair_idx, pair_count=pair_count)
 
 
 def ngram_ids(rows: torch.Tensor, n: int, d_vocab: int, bos_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -302,30 +400,24 @@ def count_ngrams(model: TransformerBridge, rows: torch.Tensor, neurons: Sequence
                  threshold: float, bos_id: int, batch_size: int = 8, progress: bool = True) -> NgramCounts:
     """For each (layer, neuron) in ``neurons``: how often each n-gram ending at the current token
     co-occurs with the neuron firing; plus how often each n-gram occurs. One forward pass that
-    stops after the last layer needed."""
+    stops after the last layer needed (:func:`ngram_counts_from_bits` does the same from a pass's bits)."""
     neurons = [(int(l), int(m)) for l, m in neurons]
-    occurrences: dict[int, int] = {}
-    pairs: dict[tuple[int, int], int] = {}
-    if not neurons:
-        by_layer: dict[int, list[int]] = {}
-    else:
-        by_layer = {}
-        for i, (layer, _) in enumerate(neurons):
-            by_layer.setdefault(layer, []).append(i)
+    by_layer: dict[int, list[int]] = {}
+    for i, (layer, _) in enumerate(neurons):
+        by_layer.setdefault(layer, []).append(i)
     last_layer = max(by_layer) if by_layer else -1
     device = model.cfg.device
     current: dict[str, torch.Tensor] = {}
+    grams, cols, events = [], [], []
 
     def hook(post: torch.Tensor, hook) -> None:
         layer = int(hook.name.split(".")[1])
-        cols = by_layer[layer]
-        idx = torch.tensor([neurons[i][1] for i in cols], device=post.device)
+        in_layer = by_layer[layer]
+        idx = torch.tensor([neurons[i][1] for i in in_layer], device=post.device)
         fired = (post[..., idx] > threshold) & current["valid"][..., None]  # [batch, pos, k]
         b, t, k = torch.nonzero(fired, as_tuple=True)
-        keys = torch.stack([torch.tensor(cols, device=post.device)[k], current["ids"][b, t]], 1)
-        uniq, cnt = torch.unique(keys, dim=0, return_counts=True)
-        for (col, gram), c in zip(uniq.tolist(), cnt.tolist()):
-            pairs[(col, gram)] = pairs.get((col, gram), 0) + c
+        cols.append(torch.tensor(in_layer)[k.cpu()].numpy())
+        events.append(current["ids"][b, t].cpu().numpy())
         if layer == last_layer:
             raise _StopForward
 
@@ -337,9 +429,7 @@ def count_ngrams(model: TransformerBridge, rows: torch.Tensor, neurons: Sequence
             batch = rows[lo: lo + batch_size].to(device)
             ids, valid = ngram_ids(batch, n, model.cfg.d_vocab, bos_id)
             current.update(ids=ids, valid=valid)
-            uniq, cnt = torch.unique(ids[valid], return_counts=True)
-            for gram, c in zip(uniq.tolist(), cnt.tolist()):
-                occurrences[gram] = occurrences.get(gram, 0) + c
+            grams.append(ids[valid].cpu().numpy())
             if hooks:
                 try:
                     model(batch, return_type=None)
@@ -347,4 +437,34 @@ def count_ngrams(model: TransformerBridge, rows: torch.Tensor, neurons: Sequence
                     pass
             bar.update(len(batch))
     bar.close()
-    return NgramCounts(n=n, neurons=neurons, occurrences=occurrences, pairs=pairs)
+    return _group_counts(_cat(grams), _cat(cols), _cat(events), len(neurons), n, neurons)
+
+
+def ngram_counts_from_bits(bits: dict[int, np.ndarray], rows: torch.Tensor, neurons: Sequence[tuple[int, int]], *,
+                           n: int, d_vocab: int, bos_id: int, row_chunk: int = 64) -> NgramCounts:
+    """What :func:`count_ngrams` counts, read from the packed firings of a counting pass over the same
+    ``rows`` (``bits[layer]``: [n_rows, T, ceil(d_mlp / 8)], see :func:`count_activations`), without the model."""
+    neurons = [(int(l), int(m)) for l, m in neurons]
+    ids, valid = ngram_ids(rows, n, d_vocab, bos_id)
+    ids, valid = ids.numpy(), valid.numpy()
+    cols, events = [], []
+    by_layer: dict[int, list[int]] = {}
+    for i, (layer, _) in enumerate(neurons):
+        by_layer.setdefault(layer, []).append(i)
+    for layer, in_layer in sorted(by_layer.items()):
+        packed = bits[layer]
+        if packed.shape[:2] != tuple(rows.shape):
+            raise ValueError(f"the bits of layer {layer} are {packed.shape[:2]}, the rows {tuple(rows.shape)}")
+        neuron = np.array([neurons[i][1] for i in in_layer])
+        byte, shift = neuron // 8, 7 - neuron % 8
+        for lo in range(0, len(rows), row_chunk):
+            fired = (packed[lo:lo + row_chunk][..., byte] >> shift) & 1  # [rows, T, k]
+            fired = fired.astype(bool) & valid[lo:lo + row_chunk, :, None]
+            r, t, k = np.nonzero(fired)
+            cols.append(np.asarray(in_layer)[k])
+            events.append(ids[lo + r, t])
+    return _group_counts(ids[valid], _cat(cols), _cat(events), len(neurons), n, neurons)
+
+
+def _cat(parts: list[np.ndarray]) -> np.ndarray:
+    return np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)

@@ -29,6 +29,7 @@ import re
 import sysconfig
 import time
 import xml.etree.ElementTree as ET
+import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -430,6 +431,7 @@ def make_rows(
     seq_len: int = 256,
     n_rows: int | None = None,
     seed: int = 42,
+    cache: bool = True,
 ) -> torch.LongTensor:
     """The paper's rows, shape ``[n_rows, seq_len]``.
 
@@ -438,12 +440,16 @@ def make_rows(
     (the last, incomplete one is dropped); rows are reordered by
     ``np.random.default_rng(seed).permutation`` (what ``datasets.Dataset.shuffle(seed)`` does);
     the first ``n_rows`` are returned (all if None).
+
+    The token stream is tokenised once per (tokenizer, documents, EOS id) and kept on disk
+    (:func:`cached_token_stream`); with ``cache=False`` it is tokenised afresh.
     """
     if seq_len < 2:
         raise CorpusError(f"seq_len must be at least 2 (BOS + one token), got {seq_len}.")
     if n_rows is not None and n_rows < 1:
         raise CorpusError(f"n_rows must be a positive integer or None, got {n_rows!r}.")
-    stream = token_stream(tokenizer, documents, eos_id=eos_id)
+    stream = cached_token_stream(tokenizer, documents, eos_id=eos_id) if cache else \
+        token_stream(tokenizer, documents, eos_id=eos_id)
     chunk = seq_len - 1
     n_chunks = len(stream) // chunk
     if n_chunks == 0 or (n_rows is not None and n_chunks < n_rows):
@@ -473,6 +479,54 @@ def token_stream(tokenizer: Any, documents: list[str], *, eos_id: int) -> np.nda
             pieces.append(eos)
         pieces.append(np.asarray(ids, dtype=np.int64))
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+
+
+STREAM_FORMAT = "stream-v1"  # bump when token_stream's rules change: the cache key includes it
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """sha256 (16 hex digits) of everything that decides how ``tokenizer`` splits text: for a fast
+    tokenizer its full serialisation (model, vocabulary, merges, normaliser, pre-tokeniser, added
+    tokens), else its class, size and sorted vocabulary."""
+    h = hashlib.sha256()
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        h.update(backend.to_str().encode())
+    else:
+        h.update(json.dumps([type(tokenizer).__name__, sorted(tokenizer.get_vocab().items())]).encode())
+    h.update(f"|{len(tokenizer)}".encode())
+    return h.hexdigest()[:16]
+
+
+def documents_fingerprint(documents: list[str]) -> str:
+    """sha256 (16 hex digits) of the documents' text and boundaries."""
+    h = hashlib.sha256()
+    for doc in documents:
+        data = doc.encode("utf-8", "surrogatepass")
+        h.update(len(data).to_bytes(8, "little"))
+        h.update(data)
+    return h.hexdigest()[:16]
+
+
+def cached_token_stream(tokenizer: Any, documents: list[str], *, eos_id: int) -> np.ndarray:
+    """:func:`token_stream`, kept in ``<cache dir>/token-streams/`` under a key made of the tokenizer's
+    fingerprint (vocabulary size included), the documents' content fingerprint, the EOS id and
+    :data:`STREAM_FORMAT`; written atomically, so an interrupted write leaves no file behind."""
+    key = hashlib.sha256(json.dumps({"tokenizer": tokenizer_fingerprint(tokenizer), "vocab": len(tokenizer),
+                                     "documents": documents_fingerprint(documents), "n_documents": len(documents),
+                                     "eos_id": int(eos_id), "format": STREAM_FORMAT}, sort_keys=True).encode())
+    path = cache_dir() / "token-streams" / f"{key.hexdigest()[:24]}.npz"  # a zip: its CRC-32 is checked on read
+    if path.exists():
+        try:
+            with np.load(path) as data:
+                return data["stream"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            discard(path, f"{type(err).__name__}: {err}", "token stream")
+    stream = token_stream(tokenizer, documents, eos_id=eos_id)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, stream=stream)
+    return stream
 
 
 # --------------------------------------------------------------------------------------------

@@ -6,17 +6,24 @@ positions). On the repeat, induction heads make the model confident; entropy neu
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import torch
 from tqdm.auto import tqdm
 from transformer_lens.model_bridge import TransformerBridge
 
-from helpers.ablation import ablate, clean_run, token_metrics
+from helpers import provenance
+from helpers.ablation import CleanRun, ablate, clean_run, token_metrics
+from helpers.cache import cache_key, results_root
 from helpers.corpus import newline_token_ids
 from helpers.errors import ParameterError
-from helpers.models import special_tokens
-from helpers.weights import check_neurons, effective_w_out
+from helpers.io import atomic_path
+from helpers.models import special_tokens, weights_fingerprint
+from helpers.weights import check_neurons, effective_w_out, post_norm_gain
 
 
 def repeated_sequences(rows: torch.Tensor, *, n: int = 99, n_seqs: int = 1000, seed: int = 42) -> torch.Tensor:
@@ -39,23 +46,139 @@ def all_but_last(seqs: torch.Tensor) -> torch.Tensor:
 def per_position(model: TransformerBridge, seqs: torch.Tensor, neurons: list[int], *, batch_size: int = 16,
                  progress: bool = True) -> pd.DataFrame:
     """Fig 5a: per position, the mean over sequences of the next-token loss, the entropy, and the
-    activation of each final-layer neuron in ``neurons`` (columns ``act_<neuron>``)."""
+    activation of each final-layer neuron in ``neurons`` (columns ``act_<neuron>``); from the cached
+    :func:`repeat_pass` of ``seqs``."""
+    neurons = check_neurons(model, neurons, model.cfg.n_layers - 1)
+    return repeat_pass(model, seqs, neurons=neurons, batch_size=batch_size, progress=progress).per_position(neurons)
+
+
+# ------------------------------------------------------------------------------------------------
+# One clean pass over the repeated sequences, cached and shared by the induction pages
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RepeatPass:
+    """What one clean forward pass over repeated sequences ``seqs`` [S, L] leaves (:func:`repeat_pass`).
+
+    Always: per-(sequence, position) next-token loss and entropy, the mean over sequences of every
+    final-layer neuron's activation at each position, and the activations of the neurons asked for.
+    When they fit the pass's memory budget, also every neuron's activation, the final residual and
+    (sandwich norms) the MLP output at every token: what :meth:`clean_run` needs.
+    """
+
+    seqs: torch.Tensor  # [S, L]
+    layer: int
+    loss: torch.Tensor  # [S, L - 1] float64
+    entropy: torch.Tensor  # [S, L - 1] float64
+    act_mean: torch.Tensor  # [L, d_mlp] float64: mean over sequences
+    neuron_acts: dict[int, torch.Tensor]  # neuron -> [S, L] float32
+    window_means: torch.Tensor  # [2, S, d_mlp] float64: each sequence's mean activation over the first / second window
+    acts: torch.Tensor | None  # [S, L, d_mlp] float32, or None (over budget)
+    resid: torch.Tensor | None  # [S, L, d_model] float32 (final residual), or None
+    mlp_out: torch.Tensor | None  # [S, L, d_model] float32 (sandwich norms only), or None
+
+    def activations(self, neuron: int) -> torch.Tensor:
+        """[S, L] activations of a final-layer neuron."""
+        if neuron in self.neuron_acts:
+            return self.neuron_acts[neuron]
+        if self.acts is None:
+            raise ParameterError(f"neuron {neuron} was not asked for and the pass kept no per-token activations; "
+                                 f"pass neurons=[..., {neuron}] to repeat_pass")
+        return self.acts[..., neuron]
+
+    def per_position(self, neurons: list[int]) -> pd.DataFrame:
+        """Fig 5a, as :func:`per_position`: per position, the mean loss, entropy and ``act_<neuron>``."""
+        frame = pd.DataFrame({"loss": self.loss.mean(0).numpy(), "entropy": self.entropy.mean(0).numpy()})
+        for n in neurons:
+            frame[f"act_{n}"] = self.act_mean[:-1, n].numpy()
+        frame.insert(0, "pos", np.arange(len(frame)))
+        return frame
+
+    def d_syn(self) -> torch.Tensor:
+        """Per neuron: mean activation over the second copy minus over BOS and the first copy (the
+        windows of :func:`copy_windows`; the synthetic difference of Fig 11), [d_mlp] float64."""
+        return (self.window_means[1] - self.window_means[0]).mean(0)
+
+    def clean_run(self, n_seqs: int | None = None) -> CleanRun:
+        """The :func:`helpers.ablation.clean_run` of every position with a next token (keep =
+        :func:`all_but_last`) of the first ``n_seqs`` sequences (default: all)."""
+        if self.acts is None or self.resid is None:
+            raise ParameterError("this repeat pass kept no per-token tensors (over its memory budget); "
+                                 "run helpers.ablation.clean_run instead, or raise max_gb")
+        positions = all_but_last(self.seqs[:n_seqs]).nonzero()
+        r, p = positions[:, 0], positions[:, 1]
+        return CleanRun(layer=self.layer, rows=self.seqs[:n_seqs], positions=positions, targets=self.seqs[r, p + 1],
+                        resid=self.resid[r, p], acts=self.acts[r, p],
+                        mlp_out=None if self.mlp_out is None else self.mlp_out[r, p],
+                        mean_acts=self.act_mean.mean(0).float(), n_mean_tokens=self.seqs.numel())
+
+
+_REPEAT_FIELDS = ("loss", "entropy", "act_mean", "window_means", "acts", "resid", "mlp_out")
+
+
+def repeat_pass(model: TransformerBridge, seqs: torch.Tensor, *, neurons: list[int] = (), max_gb: float = 0.5,
+                batch_size: int = 16, cache: bool = True, progress: bool = True) -> RepeatPass:
+    """One clean forward pass over ``seqs``, kept on disk under the results directory, keyed by the
+    model, its weights (all layers) and the sequences themselves, so that every induction page reads
+    it instead of running the model again. The per-token tensors of every neuron are kept when they
+    take at most ``max_gb`` (64 sequences of 199 tokens: about 0.1 GB for Gemma-3-270M); otherwise
+    only per-position means and the activations of ``neurons``."""
     layer = model.cfg.n_layers - 1
-    neurons = check_neurons(model, neurons, layer)
-    hook = f"blocks.{layer}.mlp.hook_post"
-    sums: dict[str, torch.Tensor] = {}
+    neurons = check_neurons(model, list(neurons), layer) if len(neurons) else []
+    sandwich = post_norm_gain(model, layer) is not None
+    n_seqs, length = seqs.shape
+    per_token = n_seqs * length * (model.cfg.d_mlp + model.cfg.d_model * (2 if sandwich else 1)) * 4
+    keep_all = per_token <= max_gb * 2**30
+    parts = {"model": model.cfg.repro_spec.name, "weights": weights_fingerprint(model, full=True),
+             "dtype": str(model.cfg.dtype), "seqs": hashlib.sha256(seqs.long().cpu().numpy().tobytes()).hexdigest()[:16],
+             "shape": list(seqs.shape), "all": keep_all, "neurons": [] if keep_all else neurons}
+    path = results_root() / f"repeat-pass-{cache_key(parts, __name__)}.npz"
+    cached = cache and path.exists()
+    provenance.note("tables", name="repeat-pass", key=parts, cached=cached)
+    if cached:
+        with np.load(path) as data:
+            stored = {k: torch.from_numpy(data[k]) for k in data.files}
+    else:
+        stored = _run_repeat_pass(model, seqs, layer, neurons, keep_all, sandwich, batch_size, progress)
+        if cache:
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, **{k: v.numpy() for k, v in stored.items()})
+    acts = stored.get("acts")
+    neuron_acts = {n: (acts[..., n] if acts is not None else stored[f"act_{n}"]) for n in neurons}
+    return RepeatPass(seqs=seqs, layer=layer, neuron_acts=neuron_acts,
+                      **{k: stored.get(k) for k in _REPEAT_FIELDS})
+
+
+def _run_repeat_pass(model: TransformerBridge, seqs: torch.Tensor, layer: int, neurons: list[int], keep_all: bool,
+                     sandwich: bool, batch_size: int, progress: bool) -> dict[str, torch.Tensor]:
+    names = {"acts": f"blocks.{layer}.mlp.hook_post"}
+    if keep_all:
+        names["resid"] = f"blocks.{layer}.hook_resid_post"
+        if sandwich:
+            names["mlp_out"] = f"blocks.{layer}.mlp.hook_out"
+    parts: dict[str, list[torch.Tensor]] = {}
+    act_sum = torch.zeros(seqs.shape[1], model.cfg.d_mlp, dtype=torch.float64)
+    first, second, _ = copy_windows(seqs.shape[1])
     for start in tqdm(range(0, len(seqs), batch_size), desc="repeated sequences", disable=not progress, leave=False):
         batch = seqs[start:start + batch_size].to(model.cfg.device)
         with torch.no_grad():
-            logits, cache = model.run_with_cache(batch, names_filter=[hook])
+            logits, cache = model.run_with_cache(batch, names_filter=list(names.values()))
         metrics = token_metrics(logits[:, :-1].cpu(), batch[:, 1:].cpu())
-        parts = {"loss": metrics["loss"], "entropy": metrics["entropy"]}
-        parts.update({f"act_{n}": cache[hook][:, :-1, n].double().cpu() for n in neurons})
-        for key, value in parts.items():
-            sums[key] = sums.get(key, 0) + value.sum(0)
-    frame = pd.DataFrame({key: (value / len(seqs)).numpy() for key, value in sums.items()})
-    frame.insert(0, "pos", np.arange(len(frame)))
-    return frame
+        acts = cache[names["acts"]].cpu()
+        act_sum += acts.double().sum(0)
+        found = {"loss": metrics["loss"], "entropy": metrics["entropy"],
+                 "window_means": torch.stack([acts[:, first].double().mean(1), acts[:, second].double().mean(1)])}
+        if keep_all:
+            found.update({key: cache[hook].float().cpu() for key, hook in names.items()})
+        else:
+            found.update({f"act_{n}": acts[..., n].float() for n in neurons})
+        for key, value in found.items():
+            parts.setdefault(key, []).append(value)
+    out = {key: torch.cat(values, dim=1 if key == "window_means" else 0) for key, values in parts.items()}
+    out["act_mean"] = act_sum / len(seqs)
+    return out
 
 
 def induction_scores_from_patterns(patterns: torch.Tensor, seq_len: int) -> torch.Tensor:
@@ -66,26 +189,58 @@ def induction_scores_from_patterns(patterns: torch.Tensor, seq_len: int) -> torc
 
 
 def induction_head_scores(model: TransformerBridge, *, n_seqs: int = 64, seq_len: int = 100, seed: int = 42,
-                          batch_size: int = 16) -> pd.DataFrame:
-    """Induction score of every attention head on BOS + r + r, r uniform random tokens (PAPER_SPEC A4
-    item 17), sorted best first; the paper calls heads with score > 0.7 induction heads."""
+                          batch_size: int = 16, per_sequence: bool = False) -> pd.DataFrame | np.ndarray:
+    """Induction score of every attention head on BOS + r + r, r uniform random tokens (the authors'
+    ``induction_attn_detector``), sorted best first; the paper calls heads with score > 0.7
+    induction heads. With ``per_sequence``, the scores of each sequence instead, [n_seqs, n_layers,
+    n_heads] (for intervals over sequences; :func:`score_table` makes the table from them)."""
     st = special_tokens(model)
     generator = torch.Generator().manual_seed(seed)
     random = torch.randint(0, model.cfg.d_vocab, (n_seqs, seq_len), generator=generator)
     seqs = torch.cat([torch.full((n_seqs, 1), st.bos_id), random, random], dim=1)
     names = [f"blocks.{layer}.attn.hook_pattern" for layer in range(model.cfg.n_layers)]
-    totals = torch.zeros(model.cfg.n_layers, model.cfg.n_heads, dtype=torch.float64)
+    scores = torch.zeros(n_seqs, model.cfg.n_layers, model.cfg.n_heads, dtype=torch.float64)
     for start in range(0, n_seqs, batch_size):
         with torch.no_grad():
             _, cache = model.run_with_cache(seqs[start:start + batch_size].to(model.cfg.device), names_filter=names)
         for layer, name in enumerate(names):
-            batch = cache[name].double().cpu()
-            totals[layer] += induction_scores_from_patterns(batch, seq_len) * len(batch)
-    scores = totals / n_seqs
-    frame = pd.DataFrame([(layer, head, float(scores[layer, head])) for layer in range(scores.shape[0])
-                          for head in range(scores.shape[1])], columns=["layer", "head", "score"])
+            pattern = cache[name].double().cpu()  # [batch, head, q, k]
+            diagonal = pattern.diagonal(offset=-(seq_len - 1), dim1=-2, dim2=-1)  # [batch, head, ...]
+            scores[start:start + len(pattern), layer] = diagonal.mean(-1)
+    return scores.numpy() if per_sequence else score_table(scores.numpy())
+
+
+def score_table(per_sequence: np.ndarray) -> pd.DataFrame:
+    """Heads by mean induction score over sequences ([n_seqs, n_layers, n_heads]), best first."""
+    mean = per_sequence.mean(0)
+    frame = pd.DataFrame([(layer, head, float(mean[layer, head])) for layer in range(mean.shape[0])
+                          for head in range(mean.shape[1])], columns=["layer", "head", "score"])
     frame["label"] = [f"L{layer}H{head}" for layer, head in zip(frame["layer"], frame["head"])]
     return frame.sort_values("score", ascending=False, ignore_index=True)
+
+
+def bos_ablation_components(per_sequence: np.ndarray, model_name: str, *, seed: int = 42) -> dict[str, list[tuple[int, int]]]:
+    """What Fig 5c BOS-ablates: the top-3 induction heads singly, the top two and three together,
+    and baselines: the paper's baseline heads and sets for its models (``helpers.paper``), else up to
+    three heads of the induction heads' layers with a score below 0.1 (drawn with ``seed``) and their set."""
+    from helpers import paper
+
+    scores = score_table(per_sequence)
+    top = [(int(r.layer), int(r["head"])) for _, r in scores.head(3).iterrows()]
+    components = {"Ind. head 1": top[:1], "Ind. head 2": top[1:2], "Ind. head 3": top[2:3],
+                  "Ind. heads 1-2": top[:2], "Ind. heads 1-3": top[:3]}
+    if model_name in paper.BOS_BASELINE_HEADS:
+        for heads in paper.BOS_BASELINE_HEADS[model_name]:
+            components["baseline " + "+".join(f"L{l}H{h}" for l, h in heads)] = heads
+        return components
+    rest = scores.iloc[len(top):]
+    others = rest[(rest.score < 0.1) & rest.layer.isin([l for l, _ in top])]
+    picked = np.random.default_rng(seed).choice(len(others), min(3, len(others)), replace=False)
+    base = [(int(others.iloc[i].layer), int(others.iloc[i]["head"])) for i in picked]
+    components.update({f"baseline L{l}H{h}": [(l, h)] for l, h in base})
+    if len(base) >= 2:
+        components["baseline set " + "+".join(f"L{l}H{h}" for l, h in base)] = base
+    return components
 
 
 def copy_windows(seq_len: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -120,19 +275,15 @@ def clip_values(acts: torch.Tensor, norms: torch.Tensor) -> tuple[torch.Tensor, 
 
 def clip_statistics(model: TransformerBridge, seqs: torch.Tensor, neurons: list[int], *, batch_size: int = 16,
                     progress: bool = True) -> pd.DataFrame:
-    """ā_i and d_i (:func:`clip_values`) of final-layer ``neurons`` over all of ``seqs`` (one forward
-    pass): columns neuron, clip_value, sign."""
+    """ā_i and d_i (:func:`clip_values`) of final-layer ``neurons`` over all of ``seqs``, from the
+    cached :func:`repeat_pass`: columns neuron, clip_value, sign."""
     layer = model.cfg.n_layers - 1
     neurons = check_neurons(model, neurons, layer)
     copy_windows(seqs.shape[1])  # validates the layout before running the model
-    hook = f"blocks.{layer}.mlp.hook_post"
-    parts = []
-    for start in tqdm(range(0, len(seqs), batch_size), desc="clip means", disable=not progress, leave=False):
-        with torch.no_grad():
-            _, cache = model.run_with_cache(seqs[start:start + batch_size].to(model.cfg.device), names_filter=[hook])
-        parts.append(cache[hook][..., neurons].double().cpu())
+    rp = repeat_pass(model, seqs, neurons=neurons, batch_size=batch_size, progress=progress)
+    acts = torch.stack([rp.activations(n) for n in neurons], dim=-1)  # [S, L, k]
     norms = effective_w_out(model, layer)[neurons].norm(dim=-1).cpu()
-    clip_mean, sign = clip_values(torch.cat(parts), norms)
+    clip_mean, sign = clip_values(acts, norms)
     return pd.DataFrame({"neuron": neurons, "clip_value": clip_mean.numpy(), "sign": sign.numpy()})
 
 
@@ -162,9 +313,13 @@ def clip_ablation(model: TransformerBridge, seqs: torch.Tensor, neurons: list[in
     by_neuron = stats.set_index("neuron").loc[neurons]
     clip_mean = torch.tensor(by_neuron.clip_value.to_numpy(), dtype=torch.float64)
     sign = torch.tensor(by_neuron.sign.to_numpy(), dtype=torch.float64)
-    ablated = seqs[:n_ablate]
-    run = clean_run(model, ablated, range(len(ablated)), batch_size=batch_size, keep=all_but_last(ablated),
-                    progress=progress)
+    rp = repeat_pass(model, seqs, batch_size=batch_size, progress=progress)
+    if rp.acts is not None:  # the cached pass kept its per-token tensors: no forward pass
+        run = rp.clean_run(n_ablate)
+    else:
+        ablated = seqs[:n_ablate]
+        run = clean_run(model, ablated, range(len(ablated)), batch_size=batch_size, keep=all_but_last(ablated),
+                        progress=progress)
     pos = run.positions[:, 1]
     acts = run.acts[:, neurons].double()  # [M, n]
     clipped = torch.where(sign > 0, torch.minimum(acts, clip_mean), torch.maximum(acts, clip_mean))
@@ -226,7 +381,7 @@ def bos_ablation_naive(model: TransformerBridge, seqs: torch.Tensor, heads: list
 
 
 def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple[int, int]], neuron: int,
-                 positions: list[int] | None = None, *, progress: bool = True) -> torch.Tensor:
+                 positions: list[int] | None = None, *, batch_size: int = 8, progress: bool = True) -> torch.Tensor:
     """Exact BOS ablation, fast: the same numbers as :func:`bos_ablation_naive`.
 
     Ablating at position p changes nothing before p, and what comes after p is not read. So one clean
@@ -235,7 +390,9 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
     the head's value vector at BOS (what a one-hot attention row onto BOS yields): one token per
     position instead of a whole forward pass. All positions of a sequence go in as one row of new
     tokens after the cached sequence under a 4D mask (new token i sees the cached keys before its
-    position, and itself), so the cache is shared, not copied. Returns [n_seqs, n_positions].
+    position, and itself), so the cache is shared, not copied. Layers before the earliest ablated head
+    are not affected, so the new tokens start at that layer L0 from the clean pass's input to it (the
+    layers before L0 are stepped over). Sequences go ``batch_size`` at a time. Returns [n_seqs, n_positions].
     """
     hf = model.original_model  # its submodules are the bridge's components, so the bridge's hooks fire
     cfg = model.cfg
@@ -249,18 +406,29 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
     positions = list(range(1, seqs.shape[1])) if positions is None else positions
     pos = torch.tensor(positions)
     layers = sorted({l for l, _ in heads})
+    first = layers[0]
     group = cfg.n_heads // (getattr(cfg, "n_key_value_heads", None) or cfg.n_heads)
     final = f"blocks.{cfg.n_layers - 1}.mlp.hook_post"
     device = next(hf.parameters()).device
+    decoder_layers = _decoder_layers(hf, cfg.n_layers)
     result = torch.zeros(len(seqs), len(positions))
-    for s in tqdm(range(len(seqs)), desc="BOS ablation", disable=not progress, leave=False):
-        seq = seqs[s:s + 1].to(device)
-        values: dict[int, torch.Tensor] = {}
-        grab = [(f"blocks.{l}.attn.hook_v", lambda v, hook: values.update({int(hook.name.split(".")[1]): v[0, 0]}))
+    for s in tqdm(range(0, len(seqs), batch_size), desc="BOS ablation", disable=not progress, leave=False):
+        seq = seqs[s:s + batch_size].to(device)
+        values: dict[int, torch.Tensor] = {}  # layer -> [batch, kv_head, d_head]: the values at BOS
+        grab = [(f"blocks.{l}.attn.hook_v", lambda v, hook: values.update({int(hook.name.split(".")[1]): v[:, 0]}))
                 for l in layers]
-        with torch.no_grad(), model.hooks(fwd_hooks=grab):
-            clean = hf(input_ids=seq, use_cache=True).past_key_values
-        # All positions of the sequence go in as one batch row of new tokens after the cached clean
+        stash: dict[str, torch.Tensor] = {}
+
+        def keep_input(module, args, kwargs):  # the clean residual stream entering layer `first`
+            stash["resid"] = (args[0] if args else kwargs["hidden_states"]).detach()
+
+        handle = decoder_layers[first].register_forward_pre_hook(keep_input, with_kwargs=True)
+        try:
+            with torch.no_grad(), model.hooks(fwd_hooks=grab):
+                clean = hf(input_ids=seq, use_cache=True).past_key_values
+        finally:
+            handle.remove()
+        # All positions of a sequence go in as one row of new tokens after its cached clean
         # sequence; a 4D mask lets new token i (at position p_i) see cached keys 0..p_i-1 and itself.
         n_pos, t = len(positions), seq.shape[1]
         mask = torch.zeros(1, 1, n_pos, t + n_pos, dtype=torch.bool, device=device)
@@ -268,20 +436,59 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
         mask[0, 0, :, t:] = torch.eye(n_pos, dtype=torch.bool, device=device)
         store = {}
 
-        def bos_output(z, hook):  # z: [1, n_pos, head, d_head]; a one-hot row onto BOS gives z_h = v_BOS
+        def bos_output(z, hook):  # z: [batch, n_pos, head, d_head]; a one-hot row onto BOS gives z_h = v_BOS
             layer = int(hook.name.split(".")[1])
             for (l, h) in heads:
                 if l == layer:
-                    z[:, :, h] = values[l][h // group]
+                    z[:, :, h] = values[l][:, h // group][:, None]
             return z
 
         hooks = [(f"blocks.{l}.attn.hook_z", bos_output) for l in layers]
-        hooks.append((final, lambda act, hook: store.update(a=act[0, :, neuron])))
-        with torch.no_grad(), model.hooks(fwd_hooks=hooks):
-            hf(input_ids=seq[:, pos], attention_mask=mask, position_ids=pos.to(device)[None],
-               past_key_values=clean, use_cache=True)
-        result[s] = store["a"].float().cpu()
+        hooks.append((final, lambda act, hook: store.update(a=act[:, :, neuron])))
+        with torch.no_grad(), model.hooks(fwd_hooks=hooks), _start_at(decoder_layers, first, stash["resid"][:, pos.to(device)]):
+            hf(input_ids=seq[:, pos], attention_mask=mask.expand(len(seq), -1, -1, -1),
+               position_ids=pos.to(device)[None].expand(len(seq), -1), past_key_values=clean, use_cache=True)
+        result[s:s + len(seq)] = store["a"].float().cpu()
     return result
+
+
+def _decoder_layers(hf: torch.nn.Module, n_layers: int) -> torch.nn.ModuleList:
+    """The Hugging Face model's list of decoder layers (``model.layers``, ``transformer.h``, ``model.decoder.layers``)."""
+    for path in ("model.layers", "transformer.h", "model.decoder.layers", "model.language_model.layers"):
+        module = hf
+        for part in path.split("."):
+            module = getattr(module, part, None)
+        if isinstance(module, torch.nn.ModuleList) and len(module) == n_layers:
+            return module
+    raise NotImplementedError(f"cannot find the decoder layers of {type(hf).__name__}")
+
+
+class _PassOn(torch.nn.Module):
+    """A stand-in decoder layer that hands its input on untouched."""
+
+    def forward(self, hidden_states: torch.Tensor, *args, **kwargs) -> torch.Tensor:
+        return hidden_states
+
+
+@contextlib.contextmanager
+def _start_at(decoder_layers: torch.nn.ModuleList, first: int, resid: torch.Tensor):
+    """Within the block, layers before ``first`` are stand-ins that hand their input on, and layer
+    ``first`` receives ``resid`` instead of its input: the forward pass starts at layer ``first``."""
+    def replace(module, args, kwargs):
+        if args:
+            return (resid, *args[1:]), kwargs
+        return args, {**kwargs, "hidden_states": resid}
+
+    skipped = [decoder_layers[i] for i in range(first)]
+    for i in range(first):
+        decoder_layers[i] = _PassOn()
+    handle = decoder_layers[first].register_forward_pre_hook(replace, with_kwargs=True)
+    try:
+        yield
+    finally:
+        handle.remove()
+        for i, layer in enumerate(skipped):
+            decoder_layers[i] = layer
 
 
 # ------------------------------------------------------------------------------------------------
@@ -333,42 +540,67 @@ def natural_repeats(rows: torch.Tensor, banned: set[int], *, bos_id: int, n: int
     return pd.DataFrame(found, columns=["row", "first", "second"])
 
 
-def activation_differences(model: TransformerBridge, synthetic: torch.Tensor, rows: torch.Tensor,
-                           repeats: pd.DataFrame, *, n: int = 6, batch_size: int = 8) -> pd.DataFrame:
-    """Per final-layer neuron (PAPER_SPEC A7 Fig 11), as the authors compute them:
+@dataclass
+class ActivationChanges:
+    """Fig 11's activation changes (:func:`activation_changes`): the per-neuron table and the
+    per-unit parts it is made of, for intervals over sequences and repeats."""
+
+    table: pd.DataFrame  # per neuron: d_syn, d_nat, norm, and both times ‖w_out‖
+    syn: np.ndarray  # [S, d_mlp]: per synthetic sequence, second-copy mean − first-window mean
+    nat_sums: np.ndarray  # [2, R, d_mlp]: per natural repeat, activation sums over the first / second window
+    nat_counts: np.ndarray  # [2, R]: tokens in those windows
+    norms: np.ndarray  # [d_mlp] ‖w_out‖ (effective: through a sandwich norm's gain)
+
+    @property
+    def n_natural(self) -> int:
+        return int(self.nat_counts.shape[1])
+
+
+def activation_changes(model: TransformerBridge, synthetic: torch.Tensor, rows: torch.Tensor,
+                       repeats: pd.DataFrame | None = None, *, n: int = 6, batch_size: int = 8) -> ActivationChanges:
+    """Per final-layer neuron (Stolfo et al. Fig 11), as the authors compute them:
 
     d_syn = mean activation on the second copy − on BOS and the first copy of the synthetic
-    sequences (the windows of :func:`copy_windows`, the same as the clip ablation's sign);
-    d_nat = mean over the tokens A0..A{n-1}, B at the second occurrence of each natural repeat −
-    the same window at the first occurrence, pooled over repeats (a second occurrence that ends
-    its row contributes only the tokens it has)."""
+    sequences (the windows of :func:`copy_windows`, the same as the clip ablation's sign; from the
+    cached :func:`repeat_pass`);
+    d_nat = mean over the tokens A0..A{n-1}, B at the second occurrence of each natural repeat of
+    ``rows`` (``repeats``, default :func:`natural_repeats`) − the same window at the first
+    occurrence, pooled over repeats (a second occurrence that ends its row contributes only the
+    tokens it has)."""
     layer = model.cfg.n_layers - 1
     hook = f"blocks.{layer}.mlp.hook_post"
-    first, second, _ = copy_windows(synthetic.shape[1])
-
-    def acts(batch: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            _, cache = model.run_with_cache(batch.to(model.cfg.device), names_filter=[hook])
-        return cache[hook].double().cpu()
-
-    first_sum = second_sum = 0
-    for start in range(0, len(synthetic), batch_size):
-        a = acts(synthetic[start:start + batch_size])
-        first_sum = first_sum + a[:, first].sum(dim=(0, 1))
-        second_sum = second_sum + a[:, second].sum(dim=(0, 1))
-    d_syn = second_sum / (len(synthetic) * int(second.sum())) - first_sum / (len(synthetic) * int(first.sum()))
-    sums = {key: torch.zeros(model.cfg.d_mlp, dtype=torch.float64) for key in ("first", "second")}
-    counts = {"first": 0, "second": 0}
+    rp = repeat_pass(model, synthetic, batch_size=batch_size, progress=False)
+    syn = (rp.window_means[1] - rp.window_means[0]).numpy()  # [S, N]
+    if repeats is None:
+        repeats = natural_repeats(rows, banned_tokens(model), bos_id=special_tokens(model).bos_id, n=n)
+    nat_sums = np.zeros((2, len(repeats), model.cfg.d_mlp))
+    nat_counts = np.zeros((2, len(repeats)))
     for start in range(0, len(repeats), batch_size):
         part = repeats.iloc[start:start + batch_size]
-        a = acts(rows[part.row.tolist()])
+        with torch.no_grad():
+            _, cache = model.run_with_cache(rows[part.row.tolist()].to(model.cfg.device), names_filter=[hook])
+        acts = cache[hook].double().cpu().numpy()
         for j, (_, rep) in enumerate(part.iterrows()):
-            for key in ("first", "second"):
-                window = a[j, rep[key]:rep[key] + n + 1]  # A0..A{n-1}, B (cut at the row's end)
-                sums[key] += window.sum(0)
-                counts[key] += len(window)
-    d_nat = (sums["second"] / max(counts["second"], 1) - sums["first"] / max(counts["first"], 1))
-    norms = effective_w_out(model, layer).norm(dim=-1).double().cpu()  # through Gemma's post-norm gain too
-    return pd.DataFrame({"neuron": np.arange(model.cfg.d_mlp), "label": [f"{layer}.{i}" for i in range(model.cfg.d_mlp)],
-                         "d_syn": d_syn.numpy(), "d_nat": d_nat.numpy(), "norm": norms.numpy(),
-                         "d_syn_weighted": (d_syn * norms).numpy(), "d_nat_weighted": (d_nat * norms).numpy()})
+            for w, key in enumerate(("first", "second")):
+                window = acts[j, rep[key]:rep[key] + n + 1]  # A0..A{n-1}, B (cut at the row's end)
+                nat_sums[w, start + j] = window.sum(0)
+                nat_counts[w, start + j] = len(window)
+    norms = effective_w_out(model, layer).norm(dim=-1).double().cpu().numpy()  # through Gemma's post-norm gain too
+    d_syn = syn.mean(0)
+    d_nat = nat_difference(nat_sums, nat_counts)
+    table = pd.DataFrame({"neuron": np.arange(model.cfg.d_mlp), "label": [f"{layer}.{i}" for i in range(model.cfg.d_mlp)],
+                          "d_syn": d_syn, "d_nat": d_nat, "norm": norms,
+                          "d_syn_weighted": d_syn * norms, "d_nat_weighted": d_nat * norms})
+    table.attrs["n_natural"] = len(repeats)
+    return ActivationChanges(table, syn, nat_sums, nat_counts, norms)
+
+
+def nat_difference(sums: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """d_nat from per-repeat window sums [2, R, N] and counts [2, R]: pooled second − pooled first."""
+    return sums[1].sum(0) / max(counts[1].sum(), 1) - sums[0].sum(0) / max(counts[0].sum(), 1)
+
+
+def activation_differences(model: TransformerBridge, synthetic: torch.Tensor, rows: torch.Tensor,
+                           repeats: pd.DataFrame, *, n: int = 6, batch_size: int = 8) -> pd.DataFrame:
+    """The per-neuron table of :func:`activation_changes`."""
+    return activation_changes(model, synthetic, rows, repeats, n=n, batch_size=batch_size).table

@@ -22,8 +22,10 @@ from helpers.activations import (
     count_activations,
     count_ngrams,
     default_threshold,
+    fired_bits,
     is_relu,
     layer_groups,
+    ngram_counts_from_bits,
     vocab_of,
 )
 from helpers.cache import cache_key, cached_tables, results_root
@@ -189,12 +191,16 @@ class NeuronStats:
 
 def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_rows: int = 64,
                  seq_len: int = 512, seed: int = 42, threshold: float | None = None, batch_size: int = 8,
-                 max_memory_gb: float = 4.0, cache: bool = True, progress: bool = True) -> NeuronStats:
+                 max_memory_gb: float = 4.0, max_fired_gb: float = 2.0, cache: bool = True,
+                 progress: bool = True) -> NeuronStats:
     """Count when every FFN neuron fires over ``n_rows`` corpus rows of ``seq_len`` tokens (0: all
     rows the corpus gives) and apply Voita et al.'s definitions.
 
     Layers are counted in groups that fit ``max_memory_gb``; each group's counts are checkpointed
     under the results directory while it runs, so an interrupted pass resumes where it stopped.
+    When every neuron's firings, packed 8 to a byte, fit ``max_fired_gb`` on disk (about 190 MB for
+    SmolLM2 at 32k tokens), the pass also keeps them for :func:`ngram_detectors`, which then counts
+    n-grams from them instead of running the model a second time.
     """
     if n_rows < 0 or not 8 <= seq_len <= model.cfg.n_ctx:
         raise ParameterError(f"n_rows must be >= 0 (0: all rows) and seq_len within 8..{model.cfg.n_ctx} "
@@ -212,6 +218,8 @@ def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", 
         work = results_root() / f"activation-counts-{cache_key(key, __name__)}"
         work.mkdir(parents=True, exist_ok=True)
         groups = layer_groups(model.cfg.n_layers, bytes_per_layer(model.cfg.d_mlp, seq_len, len(vocab)), max_memory_gb)
+        fired_size = rows.numel() * model.cfg.n_layers * -(-model.cfg.d_mlp // 8)
+        fired_dir = fired_folder(key) if fired_size <= max_fired_gb * 2**30 else None
         tables: dict[str, list[pd.DataFrame]] = {"neurons": [], "detector_tokens": [], "positional": []}
         for i, layers in enumerate(groups):
             done, partial = work / f"group-{i}.npz", work / f"group-{i}.partial.npz"
@@ -220,7 +228,7 @@ def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", 
                 state = ActivationCounts.load_checkpoint(partial)
                 counts = count_activations(model, rows, layers=layers, threshold=threshold, bos_id=st.bos_id,
                                            vocab=vocab, batch_size=batch_size, progress=progress, state=state,
-                                           checkpoint=partial)
+                                           checkpoint=partial, fired_dir=fired_dir)
                 counts.save(done)
                 partial.unlink(missing_ok=True)
             for name, frame in analyse(counts).items():
@@ -234,7 +242,13 @@ def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", 
 
     tables = cached_tables("voita-stats", key, compute, enabled=cache)
     return NeuronStats(neurons=tables["neurons"], detector_tokens=tables["detector_tokens"],
-                       positional=tables["positional"], info={**key, **tables["neurons"].attrs})
+                       positional=tables["positional"],
+                       info={**key, **tables["neurons"].attrs, "fired_dir": str(fired_folder(key))})
+
+
+def fired_folder(key: dict[str, Any]):
+    """Where the statistics pass with key ``key`` keeps its packed firings (beside the cached tables)."""
+    return results_root() / f"voita-fired-{cache_key(key, __name__)}"
 
 
 def stats_rows(model: TransformerBridge, corpus: str, n_rows: int, seq_len: int, seed: int) -> torch.Tensor:
@@ -295,9 +309,10 @@ def ngram_detectors(model: TransformerBridge, stats: NeuronStats, *, n: int = 3,
     """n-gram detectors (App A.2: trigrams, 1..50 of them, 95 % / 95 %) among ``stats``'s neurons.
 
     Only neurons whose token covering count is 1..max_items can qualify (the last tokens of <= k
-    covering n-grams are <= k covering tokens, over the same activations), so a second pass counts
-    n-grams for those candidates alone. Returns ``neurons`` (layer, neuron, cover, n_covered,
-    covered_share, detector) and ``covered`` (layer, neuron, ngram, tokens, count, occurrences).
+    covering n-grams are <= k covering tokens, over the same activations), so n-grams are counted
+    for those candidates alone: from the firings the statistics pass kept on disk when it could
+    (no model), else with a second pass over the rows. Returns ``neurons`` (layer, neuron, cover,
+    n_covered, covered_share, detector) and ``covered`` (layer, neuron, ngram, tokens, count, occurrences).
     """
     info = stats.info
     key = {**{k: info[k] for k in ("model", "weights", "corpus", "corpus_content", "n_rows", "seq_len", "seed",
@@ -309,17 +324,19 @@ def ngram_detectors(model: TransformerBridge, stats: NeuronStats, *, n: int = 3,
         pairs = list(zip(cand.layer.tolist(), cand.neuron.tolist()))
         rows = stats_rows(model, info["corpus"], info["n_rows"], info["seq_len"], info["seed"])
         st = special_tokens(model)
-        grams = count_ngrams(model, rows, pairs, n=n, threshold=info["threshold"], bos_id=st.bos_id,
-                             batch_size=batch_size, progress=progress)
-        by_neuron: dict[int, dict[int, int]] = {}
-        for (col, gram), c in grams.pairs.items():
-            by_neuron.setdefault(col, {})[gram] = c
+        folder = info.get("fired_dir")
+        bits = {layer: fired_bits(folder, layer) for layer in {layer for layer, _ in pairs}} if folder else {}
+        if folder and all(b is not None and b.shape[:2] == tuple(rows.shape) for b in bits.values()):
+            grams = ngram_counts_from_bits(bits, rows, pairs, n=n, d_vocab=model.cfg.d_vocab, bos_id=st.bos_id)
+            source = "firings kept by the statistics pass"
+        else:
+            grams = count_ngrams(model, rows, pairs, n=n, threshold=info["threshold"], bos_id=st.bos_id,
+                                 batch_size=batch_size, progress=progress)
+            source = "a second forward pass"
         table, covered = [], []
         for col, (layer, neuron) in enumerate(pairs):
-            items = by_neuron.get(col, {})
-            ids = np.fromiter(items, dtype=np.int64, count=len(items))
-            counts = np.fromiter(items.values(), dtype=np.int64, count=len(items))[:, None]
-            occ = np.array([grams.occurrences[g] for g in ids.tolist()], dtype=np.int64)
+            ids, active, occ = grams.column(col)
+            counts = active[:, None]
             s = coverage_stats(counts, occ)
             det = bool(is_detector(s["cover"], s["covered_share"], max_items)[0])
             table.append({"layer": layer, "neuron": neuron, "cover": int(s["cover"][0]),
@@ -332,7 +349,7 @@ def ngram_detectors(model: TransformerBridge, stats: NeuronStats, *, n: int = 3,
                                     "tokens": decode_ngram(gram, n, model.cfg.d_vocab), "count": c, "occurrences": o})
         neurons = _typed(table, {"layer": "int64", "neuron": "int64", "cover": "int64", "n_covered": "int64",
                                  "covered_share": "float64", "detector": "bool"})
-        neurons.attrs.update(n_candidates=len(pairs))
+        neurons.attrs.update(n_candidates=len(pairs), counted_from=source)
         covered_frame = _typed(covered, {"layer": "int64", "neuron": "int64", "ngram": "int64", "tokens": "object",
                                          "count": "int64", "occurrences": "int64"})
         return {"neurons": neurons, "covered": covered_frame}
