@@ -48,14 +48,15 @@ class Page:
     dtype: str = "float32"  #: float32, float64 or bfloat16
     seed: int = 42  #: seed of every random choice (rows, neurons, bootstrap)
     notebook: str = field(default="", repr=False)  #: the notebook's name (set by setup)
+    declared: frozenset = field(default=frozenset(), repr=False)  #: the parameters the notebook declares (set by setup)
 
     @classmethod
     def setup(cls: type[P], notebook: str, namespace: Mapping[str, Any]) -> P:
         """Build the page from the notebook's parameters (the names in ``namespace`` that are fields
         of this family), check them all, load what the page needs, and show what was loaded."""
-        names = [f.name for f in fields(cls) if f.init and f.name != "notebook"]
+        names = [f.name for f in fields(cls) if f.init and f.name not in ("notebook", "declared")]
         given = {name: namespace[name] for name in names if name in namespace}
-        page = cls(**params.validate(given), notebook=notebook)
+        page = cls(**params.validate(given), notebook=notebook, declared=frozenset(given))
         page.load()
         display(Markdown(page.describe()))
         return page
@@ -273,7 +274,7 @@ class InductionPage(SweepPage):
 
     def load(self) -> None:
         super().load()
-        for name in ("n_seqs", "n_bos_seqs"):
+        for name in sorted({"n_seqs", "n_bos_seqs"} & self.declared):
             if getattr(self, name) > self.n_rows:
                 raise ParameterError(f"parameter {name} = {getattr(self, name)} exceeds n_rows = {self.n_rows}, the "
                                      f"corpus rows the sequences are cut from; pass {name} <= n_rows or raise n_rows")

@@ -228,3 +228,159 @@ def spectrum(s: np.ndarray, k: int) -> dict[str, Any]:
     """Fig 6, one model (exact, weights): the null space's depth and the condition number of W_U."""
     return {"d_model": len(s), "null_space_k": k, "null_space_over_median": exact(s[-k:].mean() / np.median(s)),
             "s_max_over_s_min": float(s[0] / s[-1])}
+
+
+# ---------------------------------------------------------------------------------------------
+# The induction study (intervals over the repeated sequences)
+
+
+def fig5a(page, repeats) -> dict[str, Any]:
+    """Fig 5a: mean entropy and loss on the repeated half over the first half, and the followed
+    entropy neuron's mean activation change, per sequence and bootstrapped over the sequences."""
+    from helpers.induction import copy_windows
+
+    first, second, _ = (w[:-1].numpy() for w in copy_windows(repeats.seqs.shape[1]))  # positions with a target
+    loss, ent = repeats.loss.numpy(), repeats.entropy.numpy()  # [S, L - 1]
+    n = page.followed("entropy")
+    act = repeats.activations(n).double().numpy()
+    change = act[:, copy_windows(act.shape[1])[1].numpy()].mean(1) - act[:, copy_windows(act.shape[1])[0].numpy()].mean(1)
+
+    def ratio(values: np.ndarray):
+        return lambda idx: float(values[idx][:, second].mean() / values[idx][:, first].mean())
+
+    seqs = len(loss)
+    return {**_followed(page), "n_seqs": seqs,
+            "entropy_first_half": float(ent[:, first].mean()), "entropy_second_half": float(ent[:, second].mean()),
+            "entropy_ratio_repeat": bootstrap(ratio(ent), seqs, unit="sequences", seed=page.seed),
+            "loss_ratio_repeat": bootstrap(ratio(loss), seqs, unit="sequences", seed=page.seed),
+            "activation_change_followed": bootstrap(lambda idx: float(change[idx].mean()), seqs, unit="sequences",
+                                                    seed=page.seed)}
+
+
+def clip_ratios(clip: pd.DataFrame) -> pd.DataFrame:
+    """Per (neuron, position): the mean over sequences of H_ablated / H_clean (from the per-token
+    output of ``induction.clip_ablation``), the table Figs 5b and 10b draw."""
+    return (clip.assign(entropy_ratio_te=(clip.entropy + clip.dentropy_te) / clip.entropy)
+            .groupby(["neuron", "pos"], as_index=False).entropy_ratio_te.mean())
+
+
+def _max_reductions(clip: pd.DataFrame, neurons: list[int], repeat_start: int) -> dict[int, np.ndarray]:
+    """Per neuron: [S, P] entropy ratios on the repeat's positions (sequences × positions)."""
+    out = {}
+    for n in neurons:
+        mine = clip[(clip.neuron == n) & (clip.pos >= repeat_start)]
+        ratio = ((mine.entropy + mine.dentropy_te) / mine.entropy).to_numpy()
+        out[n] = pd.DataFrame({"seq": mine.seq.to_numpy(), "pos": mine.pos.to_numpy(), "r": ratio}) \
+            .pivot(index="seq", columns="pos", values="r").to_numpy()
+    return out
+
+
+def fig5b(page, clip: pd.DataFrame, neurons: list[int], random: list[int]) -> dict[str, Any]:
+    """Fig 5b: the largest mean entropy reduction over the repeat's positions, 1 − min_pos mean_seq
+    H_ablated / H_clean, of the followed neuron, and its lead over the next entropy neuron's
+    (interval over the ablated sequences)."""
+    start = page.repeat_len + 1
+    ratios = _max_reductions(clip, neurons + list(random), start)
+    seqs = next(iter(ratios.values())).shape[0]
+
+    def reduction(n: int):
+        return lambda idx: float(1 - ratios[n][idx].mean(0).min())
+
+    first = neurons[0]
+    numbers: dict[str, Any] = {**_followed(page), "n_ablate_seqs": seqs,
+                               "max_entropy_reduction_followed": bootstrap(reduction(first), seqs, unit="sequences",
+                                                                           seed=page.seed),
+                               "max_entropy_reduction": {page.label(n): float(1 - ratios[n].mean(0).min())
+                                                         for n in ratios},
+                               "random_neurons": [page.label(n) for n in random]}
+    others = [n for n in neurons[1:]]
+    if others:
+        numbers["followed_lead_over_next"] = bootstrap(
+            lambda idx: float(reduction(first)(idx) - max(reduction(n)(idx) for n in others)), seqs,
+            unit="sequences", seed=page.seed)
+    return numbers
+
+
+def fig5c(page, scores: np.ndarray, components: dict[str, list], original: np.ndarray,
+          curves: dict[str, np.ndarray]) -> dict[str, Any]:
+    """Fig 5c: the share of the followed neuron's repeat-induced rise that BOS ablation removes,
+    (orig_2nd − ablated_2nd) / (orig_2nd − orig_1st), for the top-3 induction heads together and
+    the largest |share| over the baselines (intervals over the sequences); the third-highest mean
+    induction score (interval over the random sequences)."""
+    from helpers.induction import score_table
+
+    half = page.half
+    pos = np.arange(1, original.shape[1] + 1)  # the curves start at position 1
+    first, second = pos <= half, pos > half
+
+    def removed(curve: np.ndarray):
+        def of(idx: np.ndarray) -> float:
+            o, c = original[idx], curve[idx]
+            rise = o[:, second].mean() - o[:, first].mean()
+            return float((o[:, second].mean() - c[:, second].mean()) / rise)
+        return of
+
+    seqs = original.shape[0]
+    table = score_table(scores)
+    numbers: dict[str, Any] = {
+        **_followed(page), "induction_heads": list(table.label.head(3)),
+        "induction_scores": [round(float(s), 3) for s in table.score.head(3)],
+        "n_heads_above_0.7": int((table.score > 0.7).sum()),
+        "rise_removed": {name: removed(c)(np.arange(seqs)) for name, c in curves.items()},
+        "third_induction_score": bootstrap(lambda idx: float(np.sort(scores[idx].mean(0).ravel())[-3]),
+                                           scores.shape[0], unit="random sequences", seed=page.seed)}
+    if "Ind. heads 1-3" in curves:
+        numbers["rise_removed_three_heads"] = bootstrap(removed(curves["Ind. heads 1-3"]), seqs, unit="sequences",
+                                                        seed=page.seed)
+    baselines = [c for name, c in curves.items() if name.startswith("baseline")]
+    if baselines:
+        numbers["rise_removed_baselines_max"] = bootstrap(
+            lambda idx: max(abs(removed(c)(idx)) for c in baselines), seqs, unit="sequences", seed=page.seed)
+    return numbers
+
+
+def fig10(page, clip: pd.DataFrame, neurons: list[int]) -> dict[str, Any]:
+    """Fig 10c: the mean ΔLoss of the followed token-frequency neuron's clip mean-ablation on the
+    tokens in the lowest and the highest quarter of clean loss (interval over the sequences), and
+    each neuron's largest entropy reduction."""
+    n = neurons[0]
+    mine = clip[clip.neuron == n]
+    low_cut, high_cut = mine.loss.quantile([0.25, 0.75])
+    start = page.repeat_len + 1
+    ratios = _max_reductions(clip, neurons, start)
+    numbers: dict[str, Any] = {**_followed(page, "frequency"),
+                               "max_entropy_reduction": {page.label(m): float(1 - r.mean(0).min()) for m, r in ratios.items()}}
+    for key, part in (("dloss_low_clean", mine[mine.loss <= low_cut]), ("dloss_high_clean", mine[mine.loss >= high_cut])):
+        numbers[key] = bootstrap_units({"d": part.dloss_te.to_numpy()}, part.seq.to_numpy(),
+                                       lambda c: float(c["d"].mean()), unit="sequences", seed=page.seed, n_boot=500)
+    return numbers
+
+
+def _best_rank(values: np.ndarray, members: np.ndarray) -> float:
+    """The best (smallest) rank by |value| among all neurons of any neuron in ``members`` (1: the largest)."""
+    order = np.argsort(-np.abs(values), kind="stable")
+    ranks = np.empty(len(values), int)
+    ranks[order] = np.arange(1, len(values) + 1)
+    return float(ranks[members].min())
+
+
+def fig11(page, changes, neurons: list[int]) -> dict[str, Any]:
+    """Fig 11: the best rank of an entropy neuron (the page's set) by |Δ activation × ‖w_out‖| among all
+    final-layer neurons, synthetic (interval over sequences) and natural (interval over repeats)."""
+    from helpers.induction import nat_difference
+
+    members = np.asarray(neurons)
+    norms = changes.norms
+    numbers: dict[str, Any] = {**_followed(page), "n_natural_repeats": changes.n_natural,
+                               "neurons": [page.label(n) for n in neurons],
+                               "spearman_syn_vs_nat": _spearman(changes.table.d_syn_weighted.to_numpy(),
+                                                                changes.table.d_nat_weighted.to_numpy())}
+    syn = changes.syn
+    numbers["entropy_rank_synthetic"] = bootstrap(lambda idx: _best_rank(syn[idx].mean(0) * norms, members),
+                                                  len(syn), unit="sequences", seed=page.seed, n_boot=500)
+    if changes.n_natural:
+        sums, counts = changes.nat_sums, changes.nat_counts
+        numbers["entropy_rank_natural"] = bootstrap(
+            lambda idx: _best_rank(nat_difference(sums[:, idx], counts[:, idx]) * norms, members),
+            changes.n_natural, unit="natural repeats", seed=page.seed, n_boot=500)
+    return numbers
