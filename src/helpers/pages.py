@@ -95,7 +95,7 @@ class Page:
                   for key, value in numbers.items()}
         report.write_key_numbers(self.results_dir, stored, notebook=self.notebook, model=self.model_name)
         display(HTML(_numbers_table(numbers, labels or {})))
-        verdicts = scorecard.page_verdicts(self.notebook, stored, self.model_name)
+        verdicts = scorecard.page_verdicts(self.notebook, stored, getattr(self, "models", None) or self.model_name)
         if verdicts:
             display(Markdown(verdicts))
         return stored

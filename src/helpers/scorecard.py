@@ -401,16 +401,20 @@ def evaluate(claim: Claim, numbers: dict[str, dict[str, Any]], model: str) -> Re
 MARK = {REPRODUCED: "✅ reproduced", PARTLY: "🟡 partly", NOT: "❌ not reproduced", NA: "n/a"}
 
 
-def page_verdicts(notebook: str, numbers: dict[str, Any], model: str = "") -> str:
-    """Markdown for a page: what this model shows for each claim the page measures."""
+def page_verdicts(notebook: str, numbers: dict[str, Any], models: str | list[str] = "") -> str:
+    """Markdown for a page: what each model shows for each claim the page measures."""
     mine = [c for c in CLAIMS if c.page == notebook]
     if not mine:
         return ""
-    lines = ["**What this model shows** (rules: Methods, *Intervals and verdicts*):", ""]
+    models = [models] if isinstance(models, str) else list(models)
+    lines = ["**What this model shows**" if len(models) == 1 else "**What the models show**",
+             "(verdict rules: Methods, *Intervals and verdicts*):", ""]
     for claim in mine:
-        result = evaluate(claim, {notebook: numbers}, model)
-        lines.append(f"- {MARK[result.verdict]} — *{claim.quote}* ({claim.paper}, {claim.where}; paper: "
-                     f"{claim.reported}). Measured: {result.shown}. Rule: {claim.rule}.")
+        lines.append(f"- *{claim.quote}* ({claim.paper}, {claim.where}; paper: {claim.reported}). Rule: {claim.rule}.")
+        for model in models:
+            result = evaluate(claim, {notebook: numbers}, model)
+            who = f"`{model}`: " if len(models) > 1 else ""
+            lines.append(f"  - {who}{MARK[result.verdict]}: {result.shown}")
     return "\n".join(lines)
 
 
