@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
-MODELS ?= smollm2-135m
+MODELS ?= smollm2-135m gemma-3-270m
 PROFILE ?= quick
 NOTEBOOKS ?= all
 # DEVICE=cuda sets the device parameter of every page (a CPU machine fails at once, naming the fix)

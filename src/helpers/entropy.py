@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import torch
 from transformer_lens.model_bridge import TransformerBridge
 
 from helpers import paper
 from helpers.ablation import AblationResult, ablate, clean_run
 from helpers.cache import cached_tables
-from helpers.corpus import corpus_fingerprint, load_documents, make_rows
+from helpers.corpus import corpus_fingerprint, load_documents, make_rows, token_filter
 from helpers.errors import ParameterError
 from helpers.models import special_tokens, weights_fingerprint
 from helpers.stats import Estimate, bootstrap, robust_z
@@ -123,11 +124,15 @@ class Sweep:
 
 def run_sweep(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_rows: int = 64, k: int = 4,
               seed: int = 42, seq_len: int = 256, batch_size: int = 8, null_space_k: int | None = None,
-              counts_file: str | None = None, cache: bool = True, progress: bool = True) -> Sweep:
+              tokens_per_row: int = 0, counts_file: str | None = None, cache: bool = True,
+              progress: bool = True) -> Sweep:
     """Mean-ablate every final-layer neuron on the filtered tokens of ``k`` of ``n_rows`` corpus rows.
 
     Means ā are over all tokens of the ``n_rows`` rows (BOS included), as the authors did; the k
-    evaluated rows are drawn without replacement with ``seed``. The same pass also measures each
+    evaluated rows are drawn without replacement with ``seed``, and on each the tokens that pass the
+    paper's filter are evaluated (at most ``tokens_per_row`` of them, drawn with ``seed``, when it
+    is > 0: a model with a large vocabulary can then spread fewer tokens over as many rows, the
+    intervals' units). The same pass also measures each
     neuron's effect on D_KL(P_freq ‖ P_model) and its frequency-mediated share (token-frequency
     neurons), with P_freq from ``helpers.unigram.unigram_counts`` (the paper's counts for its
     models, ``counts_file`` if given, else the corpus counted with the model's tokenizer).
@@ -137,7 +142,8 @@ def run_sweep(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_r
     spec = model.cfg.repro_spec
     key = {"model": spec.name, "weights": weights_fingerprint(model), "corpus": corpus,
            "corpus_content": corpus_fingerprint(corpus), "n_rows": n_rows,
-           "k": k, "seed": seed, "seq_len": seq_len, "null_space_k": null_space_k, "dtype": str(model.cfg.dtype)}
+           "k": k, "tokens_per_row": tokens_per_row, "seed": seed, "seq_len": seq_len, "null_space_k": null_space_k,
+           "dtype": str(model.cfg.dtype)}
 
     counts, unigram_source = unigram_counts(model, corpus, counts_file=counts_file)
     key["unigram"] = unigram_source
@@ -148,7 +154,10 @@ def run_sweep(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_r
         rows = make_rows(model.tokenizer, load_documents(corpus), bos_id=st.bos_id, eos_id=st.eos_id,
                          seq_len=seq_len, n_rows=n_rows, seed=seed)
         eval_rows = sorted(np.random.default_rng(seed).choice(n_rows, size=k, replace=False).tolist())
-        run = clean_run(model, rows, eval_rows, batch_size=batch_size, progress=progress)
+        keep = token_filter(rows[eval_rows], bos_id=st.bos_id, eos_id=st.eos_id, newline_ids=st.newline_ids)
+        if tokens_per_row:
+            keep = at_most_per_row(keep, tokens_per_row, seed)
+        run = clean_run(model, rows, eval_rows, batch_size=batch_size, keep=keep, progress=progress)
         result = ablate(model, run, p_freq=p_freq, progress=progress)
         weights = neuron_weight_table(model, k=null_space_k)
         weights["freq_cos"] = frequency_cosines(model, frequency_direction(p_freq), run.layer).cpu().numpy()
@@ -174,6 +183,17 @@ def run_sweep(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_r
     summary = tables["summary"]
     info = {**key, **summary.attrs}
     return Sweep(summary=summary, tokens=tables["tokens"], per_row=tables["per_row"], info=info)
+
+
+def at_most_per_row(keep: torch.Tensor, n: int, seed: int) -> torch.Tensor:
+    """``keep`` [rows, T] with at most ``n`` True per row: a seeded uniform choice among each row's."""
+    rng = np.random.default_rng(seed)
+    out = torch.zeros_like(keep)
+    for r in range(len(keep)):
+        positions = keep[r].nonzero()[:, 0].numpy()
+        chosen = positions if len(positions) <= n else np.sort(rng.choice(positions, n, replace=False))
+        out[r, torch.from_numpy(chosen)] = True
+    return out
 
 
 def per_row_sums(result: AblationResult, eval_rows: list[int]) -> pd.DataFrame:
@@ -263,9 +283,10 @@ def selection_counts(sweep: Sweep, *, seed: int = 0) -> dict[str, Estimate]:
 def describe_sweep(sweep: Sweep) -> str:
     """One Markdown sentence: which model, corpus and how many tokens produced the numbers."""
     i = sweep.info
+    per_row = f", at most {i['tokens_per_row']} per row" if i.get("tokens_per_row") else ""
     return (f"**Data:** `{i['model']}` on `{i['corpus']}`: activation means over {i['n_mean_tokens']:,} tokens "
             f"({i['n_rows']} rows of {i['seq_len']}); effects on {i['n_tokens']:,} filtered tokens of {i['k']} "
-            f"random rows (seed {i['seed']}); rho with a null space of k = {i['null_space_k']}; "
+            f"random rows{per_row} (seed {i['seed']}); rho with a null space of k = {i['null_space_k']}; "
             f"unigram distribution from {i['unigram']}.")
 
 

@@ -180,6 +180,7 @@ class SweepPage(ModelPage):
     corpus: str = "wikipedia-sample"  #: corpus the rows come from
     n_rows: int = QUICK["n_rows"]  #: rows of 256 tokens whose tokens give the activation means
     k: int = QUICK["k"]  #: rows on which every final-layer neuron is ablated (the intervals' units)
+    tokens_per_row: int = QUICK["tokens_per_row"]  #: at most this many evaluated tokens per row (0: all)
     null_space_k: int = 0  #: size of the unembedding's null space for rho (0: the default for the model)
     counts_file: str | None = None  #: training-data token counts (.npy); None: the paper's, else counted
     neuron: int = -1  #: neuron to follow (-1: the paper's for its models, else the rule's first)
@@ -187,7 +188,8 @@ class SweepPage(ModelPage):
     def load(self) -> None:
         super().load()
         self.sweep = entropy.run_sweep(self.lm, corpus=self.corpus, n_rows=self.n_rows, k=self.k, seed=self.seed,
-                                       null_space_k=self.null_space_k or None, counts_file=self.counts_file)
+                                       tokens_per_row=self.tokens_per_row, null_space_k=self.null_space_k or None,
+                                       counts_file=self.counts_file)
         self.summary = self.sweep.summary
         self.layer: int = self.sweep.info["layer"]
         self.entropy_neurons = self.sweep.entropy_neurons
@@ -344,6 +346,7 @@ class CrossPage(Page):
     corpus: str = "wikipedia-sample"  #: corpus of each model's sweep
     n_rows: int = QUICK["n_rows"]  #: as SweepPage
     k: int = QUICK["k"]  #: as SweepPage
+    tokens_per_row: int = QUICK["tokens_per_row"]  #: as SweepPage
     null_space_k: int = 0  #: as SweepPage
     model_sizes: dict = field(default_factory=dict)  #: model -> its own sizes (the runner fills it from the profile)
 
@@ -355,9 +358,10 @@ class CrossPage(Page):
             display(Markdown(models.describe(lm)))
             result = None
             if sweep:
-                size = {"n_rows": self.n_rows, "k": self.k, **self.model_sizes.get(name, {})}
+                size = {"n_rows": self.n_rows, "k": self.k, "tokens_per_row": self.tokens_per_row,
+                        **self.model_sizes.get(name, {})}
                 result = entropy.run_sweep(lm, corpus=self.corpus, n_rows=size["n_rows"], k=size["k"], seed=self.seed,
-                                           null_space_k=self.null_space_k or None)
+                                           tokens_per_row=size["tokens_per_row"], null_space_k=self.null_space_k or None)
                 display(Markdown(entropy.describe_sweep(result)))
             yield name, lm, result
             del lm

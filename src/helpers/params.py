@@ -44,6 +44,8 @@ PARAMETERS: dict[str, Param] = {
     # the entropy / token-frequency sweep (Stolfo et al.)
     "n_rows": Param(int, "rows of 256 tokens whose tokens give the activation means", minimum=1),
     "k": Param(int, "rows on which every final-layer neuron is ablated", minimum=1),
+    "tokens_per_row": Param(int, "at most this many evaluated tokens per row (0: every token the filter keeps)",
+                            minimum=0),
     "null_space_k": Param(int, "size of the unembedding's null space for rho (0: the default for the model)",
                           minimum=0),
     "neuron": Param(int, "final-layer neuron to follow (-1: the paper's for its models, else the rule's first)",

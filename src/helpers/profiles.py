@@ -13,15 +13,18 @@ from __future__ import annotations
 from typing import Any
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
-    # quick: activation means over 64 rows of 256 tokens, effects on the filtered tokens of 8 of them
-    # (~2k tokens); 64 repeated sequences; Voita's statistics over 64 rows of 512 tokens (32k tokens).
-    "quick": {"*": {"n_rows": 64, "k": 8, "n_seqs": 64, "n_ablate_seqs": 16, "n_bos_seqs": 20, "n_score_seqs": 64,
-                    "stats_rows": 64, "stats_seq_len": 512}},
+    # quick: activation means over 64 rows of 256 tokens, effects on up to 128 filtered tokens of each of
+    # 8 of them (~1k tokens, 8 units for the intervals); 64 repeated sequences; Voita's statistics over
+    # 64 rows of 512 tokens (32k tokens). Gemma-3-270M's 262k-token vocabulary makes each evaluated
+    # token 5x dearer: 32 tokens of each of the 8 rows; its forward pass is twice SmolLM2's: 32 Voita rows.
+    "quick": {"*": {"n_rows": 64, "k": 8, "tokens_per_row": 128, "n_seqs": 64, "n_ablate_seqs": 16, "n_bos_seqs": 20,
+                    "n_score_seqs": 64, "stats_rows": 64, "stats_seq_len": 512},
+              "model:gemma-3-270m": {"tokens_per_row": 32, "stats_rows": 32}},
     # paper: ~the rows of the paper's 1000 C4 documents, effects on 100 rows (25,600 tokens); the
     # induction sizes of the authors' code; Voita's statistics over every 2048-token row the corpus
     # gives (the paper: 5M-20M tokens).
-    "paper": {"*": {"n_rows": 2000, "k": 100, "n_seqs": 1000, "n_ablate_seqs": 50, "n_bos_seqs": 100,
-                    "n_score_seqs": 1024, "stats_rows": 0, "stats_seq_len": 2048}},
+    "paper": {"*": {"n_rows": 2000, "k": 100, "tokens_per_row": 0, "n_seqs": 1000, "n_ablate_seqs": 50,
+                    "n_bos_seqs": 100, "n_score_seqs": 1024, "stats_rows": 0, "stats_seq_len": 2048}},
 }
 
 QUICK = PROFILES["quick"]["*"]

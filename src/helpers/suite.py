@@ -53,7 +53,7 @@ from helpers.io import atomic_path, content_identity, manifest_problem, read_jso
 from helpers.profiles import PROFILES, sizes
 from helpers.report import KEY_NUMBERS_FILE
 
-DEFAULT_MODELS = ("smollm2-135m",)  # the offline default; add gemma-3-270m with --models
+DEFAULT_MODELS = ("smollm2-135m", "gemma-3-270m")  # the offline default: both registry models
 CROSS = "_cross"  # chapter directory of the cross-model notebooks
 CHAPTER_FILE = "chapter.json"  # in each chapter directory: the model it holds
 
