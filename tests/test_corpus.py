@@ -186,7 +186,7 @@ def test_parse_wiki_dump_on_a_hand_made_dump(tmp_path):
 
 def test_wikipedia_sample():
     docs = load_documents("wikipedia-sample")
-    assert 100 <= len(docs) <= 110  # 106 articles once redirects are dropped (DESIGN 3)
+    assert 100 <= len(docs) <= 110  # 106 articles once redirects are dropped (the gensim sample, Methods: stolfo-corpus)
     words = sum(len(d.split()) for d in docs)
     assert 300_000 <= words <= 700_000
     for d in docs:

@@ -17,7 +17,7 @@ TINY = [name for name in KNOWN_MODELS if name.startswith("tiny-random-")]
 
 @pytest.mark.parametrize("name", TINY)
 def test_compatibility_mode_logits_are_normalised_residual_times_unembed(name):
-    """logits = N(r) W_U + b_U with N a pure normaliser (gains folded), as PAPER_SPEC A2 assumes."""
+    """logits = N(r) W_U + b_U with N a pure normaliser (gains folded), as the Methods page assumes."""
     model = load_model(name, device="cpu")
     toks = model.to_tokens(["The cat sat on the mat.", "Another, longer line of text here."])
     with torch.no_grad():

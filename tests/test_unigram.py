@@ -44,7 +44,7 @@ def test_kl_and_frequency_frozen_loss_match_a_hooked_rerun(setup):
             logits = model.run_with_hooks(run.rows, fwd_hooks=[(f"blocks.{run.layer}.mlp.hook_post", set_mean)])
         z_te = logits[run.positions[:, 0], run.positions[:, 1]].double()
         np.testing.assert_allclose(result.per_token["kl_te"][i], unigram.kl_from_unigram(z_te, p_freq).numpy(), atol=1e-4)
-        # DE_freq: z_TE with its component along u_freq replaced by the clean one (PAPER_SPEC A4 item 14)
+        # DE_freq: z_TE with its component along u_freq replaced by the clean one (the authors' run_and_store_unigram_results.py)
         z_f = z_te + ((clean_logits - z_te) @ u)[:, None] * u
         loss_f = -torch.log_softmax(z_f, -1).gather(-1, run.targets[:, None])[:, 0]
         np.testing.assert_allclose(result.per_token["loss_freq"][i], loss_f.numpy(), atol=1e-4)
@@ -80,7 +80,7 @@ def test_authors_gpt2_counts_reference_copy(monkeypatch, tmp_path):
     assert counts.shape == (50257,) and int(counts.sum()) == 563_152_038
     assert list(np.argsort(-counts)[:4]) == [11, 262, 13, 198]
     p = unigram.unigram_distribution(counts, 50257).numpy()
-    assert -(p * np.log(p)).sum() == pytest.approx(7.570, abs=5e-3)  # PAPER_SPEC A3
+    assert -(p * np.log(p)).sum() == pytest.approx(7.570, abs=5e-3)  # the entropy of the authors' GPT-2 counts
 
 
 def test_missing_counts_offline_name_the_fix(monkeypatch, tmp_path):

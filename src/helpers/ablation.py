@@ -1,4 +1,4 @@
-"""Exact mean ablation of final-layer neurons in closed form (DESIGN §4; PAPER_SPEC A4 items 4-8).
+"""Exact mean ablation of final-layer neurons in closed form (book: Methods, "Mean ablation and its closed form", stolfo-closed-form).
 
 Mean-ablating final-layer neuron n changes only the final residual. With δ_{n,t} = ā_n − a_{n,t}:
 
@@ -255,7 +255,7 @@ class AblationResult:
         return frame
 
     def summary(self) -> pd.DataFrame:
-        """One row per neuron. ``ln_fraction`` = 1 − mean_t|ΔL_DE| / mean_t|ΔL_TE| (PAPER_SPEC A4 item 8)."""
+        """One row per neuron. ``ln_fraction`` = 1 − mean_t|ΔL_DE| / mean_t|ΔL_TE| (Methods: stolfo-ln-fraction)."""
         pt = self.per_token
         te = np.abs(pt["loss_te"] - pt["loss"]).mean(1)
         de = np.abs(pt["loss_de"] - pt["loss"]).mean(1)
@@ -286,7 +286,7 @@ def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | Non
 
     With ``p_freq`` (the unigram distribution, [V]) it also gives, per pair, D_KL(P_freq ‖ P_model)
     (O(1): P_freq · z is linear in the logits) and the loss with the logits' component along the
-    frequency direction u_freq frozen at its clean value (PAPER_SPEC A4 items 13-14; one more
+    frequency direction u_freq frozen at its clean value (Methods: stolfo-kl, stolfo-de-freq; one more
     log-sum-exp over the vocabulary).
 
     ``delta`` [n_neurons, M] replaces the change of each neuron's activation on each evaluated token
@@ -569,7 +569,7 @@ def hooked_ablation(model: TransformerBridge, run: CleanRun, neuron: int, *, fro
 
 def authors_ablation(model: TransformerBridge, run: CleanRun, neurons: Sequence[int], *,
                      chunk_size: int = 20) -> pd.DataFrame:
-    """The authors' way (PAPER_SPEC A4 item 4), for benchmarks: for each evaluated row and each chunk
+    """The authors' way (Methods: stolfo-mean-ablation), for benchmarks: for each evaluated row and each chunk
     of 20 neurons, add δ w_n to the cached residual, re-apply the final norm (recomputed, and frozen),
     unembed (an O(d · vocab) product per pair), and build a pandas frame per neuron per row."""
     if post_norm_gain(model, run.layer) is not None:

@@ -1,4 +1,4 @@
-"""Text corpora, the paper's 256-token rows, and the paper's per-token filter (PAPER_SPEC A3).
+"""Text corpora, the paper's 256-token rows, and the paper's per-token filter (book: Methods, stolfo-corpus and stolfo-token-filter).
 
 Corpora (``load_documents``):
 

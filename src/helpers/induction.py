@@ -1,4 +1,4 @@
-"""The induction case study (Stolfo et al. 2024 §5; PAPER_SPEC A4 items 15 and 17, A5).
+"""The induction case study (Stolfo et al. 2024 §6; book: Methods, stolfo-induction).
 
 Synthetic repeats: BOS + n corpus tokens, then the same n tokens again (n = 99 in the paper: 199
 positions). On the repeat, induction heads make the model confident; entropy neurons hedge.
@@ -290,7 +290,7 @@ def clip_statistics(model: TransformerBridge, seqs: torch.Tensor, neurons: list[
 def clip_ablation(model: TransformerBridge, seqs: torch.Tensor, neurons: list[int], *, n_ablate: int,
                   stats: pd.DataFrame | None = None, batch_size: int = 8, per_token: bool = False,
                   progress: bool = True) -> pd.DataFrame:
-    """Fig 5b: clip mean-ablation of each final-layer neuron on repeated sequences (PAPER_SPEC A4 item 15).
+    """Fig 5b: clip mean-ablation of each final-layer neuron on repeated sequences (Methods: stolfo-clip-ablation).
 
     ā_i and d_i come from ALL of ``seqs`` (:func:`clip_statistics`; pass ``stats`` to reuse them),
     the ablation runs on the first ``n_ablate`` sequences, as the authors (means over all 1000
@@ -344,7 +344,7 @@ def clip_ablation(model: TransformerBridge, seqs: torch.Tensor, neurons: list[in
 
 
 # ------------------------------------------------------------------------------------------------
-# BOS ablation of attention heads (PAPER_SPEC A4 item 16; Fig 5c)
+# BOS ablation of attention heads (Methods: stolfo-bos-ablation; Fig 5c)
 # ------------------------------------------------------------------------------------------------
 
 

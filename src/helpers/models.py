@@ -1,7 +1,7 @@
 """Load any model the suite knows as a ``TransformerBridge`` in compatibility mode.
 
 Compatibility mode folds the norm gains into the following weights and centres the writing
-weights and the unembedding, as the paper's authors loaded their models (PAPER_SPEC A2), so
+weights and the unembedding, as the paper's authors loaded their models (book: Methods, stolfo-models), so
 ``W_U``, ``W_out`` and ``ln_final.hook_scale`` mean the same thing for every model. It rewrites
 the weights in place; the few vectors needed to recover the raw unembedding and output rows
 exactly (Voita et al.'s raw vocabulary projection) are recorded first, as ``cfg.repro_raw``
@@ -431,7 +431,7 @@ def _load_gguf(path: Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
 
 @dataclass(frozen=True)
 class SpecialTokens:
-    """Token ids the rows and the per-token filter need (PAPER_SPEC A3)."""
+    """Token ids the rows and the per-token filter need (Methods: stolfo-token-filter)."""
 
     bos_id: int
     eos_id: int

@@ -211,11 +211,15 @@ class SweepPage(ModelPage):
         return ", ".join(f"`{self.label(n)}`" for n in neurons) or "none"
 
     def followed(self, kind: str = "entropy") -> int:
-        """The one neuron a page follows: the ``neuron`` parameter if given, else the paper's first
-        neuron of this ``kind`` ("entropy" or "frequency") for the paper's models, else the rule's
-        first, else the neuron with the largest robust z-score of the rule's first criterion."""
+        """The one neuron a page follows: the ``neuron`` parameter if given, else for the paper's models
+        the neuron of this ``kind`` ("entropy" or "frequency") its case studies follow (11.2378 of GPT-2
+        Small, ...; ``helpers.paper.CASE_STUDY_NEURONS``) or its list's first, else the rule's first,
+        else the neuron with the largest robust z-score of the rule's first criterion."""
         if self.neuron != -1:
             return self.neuron
+        case = paper.CASE_STUDY_NEURONS.get(self.model, {}).get(kind)
+        if case is not None and case[0] == self.layer:
+            return case[1]
         named = self.paper_entropy_neurons if kind == "entropy" else self.paper_frequency_neurons
         chosen = self.entropy_neurons if kind == "entropy" else self.frequency_neurons
         if named or chosen:
@@ -238,7 +242,7 @@ class SweepPage(ModelPage):
         if self.neuron != -1:
             why = "the `neuron` parameter"
         elif named:
-            why = f"the paper's first {noun} neuron for `{self.model}`"
+            why = f"the {noun} neuron the paper follows for `{self.model}`"
         elif chosen:
             why = f"the first {noun} neuron by the rule (largest effect)"
         else:

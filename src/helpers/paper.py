@@ -1,4 +1,4 @@
-"""Neuron and head ids the papers name for their models (PAPER_SPEC A6), as ``(layer, neuron)``.
+"""Neuron and head ids the papers name for their models (the authors' code and captions; book: Methods), as ``(layer, neuron)``.
 
 Only the paper's own models have them; for any other model the notebooks find candidates from
 the data (top rho, see ``helpers.weights``) and say so.
@@ -39,9 +39,16 @@ def label(layer: int, neuron: int) -> str:
     return f"{layer}.{neuron}"
 
 # Fig 5c's baselines for GPT-2 Small: single heads and sets of heads whose BOS ablation should leave
-# the entropy neuron alone (PAPER_SPEC A6).
+# the entropy neuron alone (the authors' plotting code).
 BOS_BASELINE_HEADS: dict[str, list[list[tuple[int, int]]]] = {
     "gpt2-small": [[(6, 1)], [(5, 7)], [(5, 6)], [(5, 8)], [(6, 10)], [(6, 3)],
                    [(5, 7), (5, 6)], [(6, 1), (5, 7)], [(5, 8), (6, 3)], [(5, 7), (5, 6), (5, 8)],
                    [(6, 1), (5, 6), (6, 10)], [(5, 7), (6, 10), (6, 3)]],
+}
+
+# The one neuron each case study follows (Figs 4a/b, 5a-c, 7a, 11: 11.2378 and 31.3228; Figs 4c, 10c: 23.417).
+CASE_STUDY_NEURONS: dict[str, dict[str, tuple[int, int]]] = {
+    "gpt2-small": {"entropy": (11, 2378)},
+    "Llama-2-7b": {"entropy": (31, 3228)},
+    "pythia-410m": {"frequency": (23, 417)},
 }

@@ -75,29 +75,21 @@ def fig1(page) -> dict[str, Any]:
             "entropy_per_prediction_over_median": _rows_bootstrap(page, ratio)}
 
 
-def _set_z(page, column: pd.Series, log: bool = False) -> Estimate | None:
-    """Median robust z of a weight statistic over the page's entropy neurons (the paper's list for
-    its models, else the rule's), with an interval over those neurons."""
-    chosen = page.paper_entropy_neurons or page.entropy_neurons
-    if not chosen:
-        return None
-    z = robust_z(np.log(column) if log else column)
-    mine = z[np.isin(page.summary.neuron.to_numpy(), chosen)]
-    return bootstrap(lambda idx: float(np.median(mine[idx])), len(mine), unit="neurons", seed=page.seed)
-
-
 def fig2a(page) -> dict[str, Any]:
-    """Fig 2a: are the entropy neurons unusually large in ‖w_out‖ and small in LogitVar?"""
-    z_norm = robust_z(page.summary.norm.to_numpy())
-    z_lv = robust_z(np.log(page.summary.logit_var.to_numpy()))
+    """Fig 2a: are the entropy neurons (the paper's list for its models, else the rule's) unusually
+    large in ‖w_out‖ and small in LogitVar? Each as a robust z-score within the layer; the median
+    over those neurons, with an interval over them."""
     chosen = page.paper_entropy_neurons or page.entropy_neurons
     at = np.isin(page.summary.neuron.to_numpy(), chosen)
-    out: dict[str, Any] = {"entropy_neurons_judged": [page.label(n) for n in chosen],
-                           "norm_z": {page.label(n): float(z) for n, z in zip(page.summary.neuron[at], z_norm[at])},
-                           "logit_var_z": {page.label(n): float(z) for n, z in zip(page.summary.neuron[at], z_lv[at])}}
-    norm, lv = _set_z(page, page.summary.norm.to_numpy()), _set_z(page, page.summary.logit_var.to_numpy(), log=True)
-    if norm is not None:
-        out.update(entropy_norm_z=norm, entropy_logit_var_z=lv)
+    labels = [page.label(n) for n in page.summary.neuron[at]]
+    out: dict[str, Any] = {"entropy_neurons_judged": labels}
+    for key, z in (("norm_z", robust_z(page.summary.norm.to_numpy())),
+                   ("logit_var_z", robust_z(np.log(page.summary.logit_var.to_numpy())))):
+        mine = z[at]
+        out[key] = dict(zip(labels, mine.round(3).tolist()))
+        if len(mine):
+            out[f"entropy_{key}"] = bootstrap(lambda idx, m=mine: float(np.median(m[idx])), len(mine),
+                                              unit="entropy neurons", seed=page.seed)
     return out
 
 

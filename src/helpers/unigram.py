@@ -1,4 +1,4 @@
-"""The unigram distribution P_freq and the token-frequency direction (PAPER_SPEC A3, A4 items 11-13).
+"""The unigram distribution P_freq and the token-frequency direction (book: Methods, stolfo-unigram).
 
 Counts come from a counts file the user gives (e.g. the model's training-data counts), else from
 the authors' published files for GPT-2 (OpenWebText) and Pythia (the Pile), downloaded on demand

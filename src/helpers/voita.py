@@ -1,4 +1,4 @@
-"""Dead, n-gram and positional neurons (Voita et al. 2023, PAPER_SPEC B3) from activation counts.
+"""Dead, n-gram and positional neurons (Voita et al. 2023; book: Methods, methods_voita.md) from activation counts.
 
 :func:`neuron_stats` runs the streaming pass of :mod:`helpers.activations` (cached, resumable) and
 turns the counts into tables; the functions below it hold each definition on plain arrays, so that
@@ -113,7 +113,7 @@ def on_ranges(fr_pos: np.ndarray, positions: np.ndarray) -> list[tuple[int, int]
 
 
 def positional_type(fr_pos: np.ndarray, positions: np.ndarray) -> tuple[str, bool, list[tuple[int, int]]]:
-    """(type, strong, on-ranges) of a positional neuron's fr(pos) curve (PAPER_SPEC B3 item 10).
+    """(type, strong, on-ranges) of a positional neuron's fr(pos) curve (Methods: voita-positional-types).
 
     oscillatory: two or more separate "on" ranges; both extremes: reaches fr <= LOW and fr >= HIGH;
     one extreme: reaches one of them; other: neither. strong: >= STRONG_SHARE of positions at an extreme.

@@ -1,4 +1,4 @@
-"""Weight statistics of MLP neurons (PAPER_SPEC A4 items 9-10): norms, LogitVar, the unembedding's
+"""Weight statistics of MLP neurons (book: Methods, stolfo-rho and stolfo-logitvar): norms, LogitVar, the unembedding's
 singular vectors and each neuron's share in its null space, rho.
 
 All statistics are taken on the compatibility-mode (processed) weights that ``helpers.models``
@@ -14,7 +14,7 @@ from transformer_lens.model_bridge import TransformerBridge
 
 from helpers.errors import ParameterError
 
-# Null-space sizes the paper used (PAPER_SPEC A4 item 10); other models get ~1% of d_model.
+# Null-space sizes the authors used (Methods: stolfo-rho); other models get ~1% of d_model.
 PAPER_NULL_SPACE_K = {"gpt2-small": 12, "Llama-2-7b": 40}
 
 
