@@ -114,6 +114,7 @@ class RepeatPass:
                         mean_acts=self.act_mean.mean(0).float(), n_mean_tokens=self.seqs.numel())
 
 
+LOGITS_BYTES = 2**30  # memory for one batch of logits in the repeat pass
 _REPEAT_FIELDS = ("loss", "entropy", "act_mean", "window_means", "acts", "resid", "mlp_out")
 
 
@@ -161,11 +162,16 @@ def _run_repeat_pass(model: TransformerBridge, seqs: torch.Tensor, layer: int, n
     parts: dict[str, list[torch.Tensor]] = {}
     act_sum = torch.zeros(seqs.shape[1], model.cfg.d_mlp, dtype=torch.float64)
     first, second, _ = copy_windows(seqs.shape[1])
+    # the logits of a batch take batch · L · vocab floats: at most LOGITS_BYTES (Gemma's 262k vocabulary: 5 sequences)
+    batch_size = max(1, min(batch_size, LOGITS_BYTES // (seqs.shape[1] * model.cfg.d_vocab * 4)))
     for start in tqdm(range(0, len(seqs), batch_size), desc="repeated sequences", disable=not progress, leave=False):
         batch = seqs[start:start + batch_size].to(model.cfg.device)
         with torch.no_grad():
             logits, cache = model.run_with_cache(batch, names_filter=list(names.values()))
-        metrics = token_metrics(logits[:, :-1].cpu(), batch[:, 1:].cpu())
+        # one sequence at a time: float64 metrics over a 262k vocabulary are 0.4 GB per sequence
+        per_seq = [token_metrics(logits[i, :-1].cpu(), batch[i, 1:].cpu()) for i in range(len(batch))]
+        metrics = {key: torch.stack([m[key] for m in per_seq]) for key in ("loss", "entropy")}
+        del logits
         acts = cache[names["acts"]].cpu()
         act_sum += acts.double().sum(0)
         found = {"loss": metrics["loss"], "entropy": metrics["entropy"],
@@ -202,7 +208,8 @@ def induction_head_scores(model: TransformerBridge, *, n_seqs: int = 64, seq_len
     scores = torch.zeros(n_seqs, model.cfg.n_layers, model.cfg.n_heads, dtype=torch.float64)
     for start in range(0, n_seqs, batch_size):
         with torch.no_grad():
-            _, cache = model.run_with_cache(seqs[start:start + batch_size].to(model.cfg.device), names_filter=names)
+            _, cache = model.run_with_cache(seqs[start:start + batch_size].to(model.cfg.device), names_filter=names,
+                                            return_type=None)
         for layer, name in enumerate(names):
             pattern = cache[name].double().cpu()  # [batch, head, q, k]
             diagonal = pattern.diagonal(offset=-(seq_len - 1), dim1=-2, dim2=-1)  # [batch, head, ...]
@@ -578,7 +585,8 @@ def activation_changes(model: TransformerBridge, synthetic: torch.Tensor, rows: 
     for start in range(0, len(repeats), batch_size):
         part = repeats.iloc[start:start + batch_size]
         with torch.no_grad():
-            _, cache = model.run_with_cache(rows[part.row.tolist()].to(model.cfg.device), names_filter=[hook])
+            _, cache = model.run_with_cache(rows[part.row.tolist()].to(model.cfg.device), names_filter=[hook],
+                                            return_type=None)
         acts = cache[hook].double().cpu().numpy()
         for j, (_, rep) in enumerate(part.iterrows()):
             for w, key in enumerate(("first", "second")):
