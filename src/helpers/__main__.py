@@ -44,6 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--book-dir", type=Path, default=Path("book"))
     run.add_argument("--notebook-dir", type=Path, default=Path("notebooks"))
     run.add_argument("--force", action="store_true", help="rerun even if the inputs are unchanged")
+    run.add_argument("--jobs", type=int, default=2, metavar="N",
+                     help="models whose chapters execute at once (default 2: one page per model at a time)")
     run.add_argument("--strict", action="store_true", help="fail the book build on Sphinx warnings")
 
     book = sub.add_parser("book", help="rebuild the book from the runs already executed",
@@ -85,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides = {name: suite.parse_value(value) for name, value in args.parameter}
             index = suite.run_suite(args.models, args.notebooks, args.profile, args.book_dir,
                                     args.notebook_dir, force=args.force, strict=args.strict,
-                                    overrides=overrides, device=args.device)
+                                    overrides=overrides, device=args.device, jobs=args.jobs)
             print(index)
         elif args.command == "book":
             print(suite.build(args.book_dir, args.notebook_dir, strict=args.strict))

@@ -313,7 +313,12 @@ def _load_local(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
         return tiny.build(spec.location)
     path = prepare(spec)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path)
+        # add_bos_token=True: what TransformerBridge would otherwise load a second copy for (our rows
+        # are tokenised with add_special_tokens=False, so it does not change them)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(path, add_bos_token=True)
+        except ValueError:  # a post-processor that cannot prepend its BOS: TransformerBridge keeps it as is too
+            tokenizer = AutoTokenizer.from_pretrained(path)
         model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     except (OSError, ValueError) as err:
         if spec.source != "local":
@@ -473,9 +478,10 @@ def weights_fingerprint(model: TransformerBridge, *, full: bool = False) -> str:
     if full:
         tensors = [p for _, p in sorted(model.named_parameters(), key=lambda item: item[0])]
     else:
-        tensors = [model.W_U, model.W_out[-1], model.W_in[-1], model.b_U]
+        last = model.blocks[model.cfg.n_layers - 1].mlp  # its own W_out / W_in: model.W_out stacks every layer
+        tensors = [model.W_U, last.W_out, last.W_in, model.b_U]
     for tensor in tensors:
-        h.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        h.update(memoryview(tensor.detach().to("cpu", torch.float32).contiguous().numpy()).cast("B"))  # no copy
     return h.hexdigest()[:16]
 
 

@@ -307,8 +307,8 @@ CLAIMS: list[Claim] = [
     Claim("V-04", VOITA, "§3, Fig 1a",
           "While the first half contains a solid proportion of dead neurons, the second half is fully 'alive'.",
           "every OPT model but 350m", "voita_fig1_dead_neurons",
-          "dead neurons: more than none in the first half, none in the second (intervals over rows; a resample "
-          "has fewer distinct rows, so its dead counts can only rise)",
+          "dead neurons: more than none in the first half, none in the second (basic bootstrap intervals over "
+          "rows)",
           both(above("dead_first_half", 0), below("dead_second_half", 0.5))),
     Claim("V-05", VOITA, "§3, Fig 1",
           "Layers with most dead neurons are the ones where alive neurons activate most rarely.", "OPT family",

@@ -26,8 +26,10 @@ a notebook.
 from __future__ import annotations
 
 import ast
+import concurrent.futures
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -789,9 +791,13 @@ def run_suite(
     strict: bool = False,
     overrides: dict[str, Any] | None = None,
     device: str | None = None,
+    jobs: int = 1,
 ) -> Path:
     """Check every planned run, prepare the models, execute the runs (skipping up-to-date ones),
     print their times, then write and build the book.
+
+    With ``jobs`` > 1, up to that many models' chapters execute at once (one page at a time per
+    chapter: a chapter's pages share its cached tables in order); the cross-model pages follow.
 
     Runs after a failed one still execute; if any failed, :class:`NotebookFailed` lists them all
     (``bad_input`` if every failure was a user's mistake) and the book is not rebuilt. Ctrl-C,
@@ -810,28 +816,54 @@ def run_suite(
         todo = [run for run in runs if force or stamped_digest(run) != input_digest(run)]
         with tqdm(total=len(runs), desc="pages", unit="page", dynamic_ncols=True, disable=None) as bar:
             prepare_models(list(dict.fromkeys(m for run in todo for m in run.models)), bar)
-            for i, run in enumerate(runs, 1):
-                where = f"{run.name} · {run.model or 'all models'}"
-                start = time.monotonic()
-                with _ticker(bar, where):
+            lanes = _lanes(runs, jobs)
+            done = itertools.count(1)
+            lock = threading.Lock()
+            stop = threading.Event()
+
+            def run_lane(lane: list[Run]) -> None:
+                for run in lane:
+                    if stop.is_set():
+                        return
+                    where = f"{run.name} · {run.model or 'all models'}"
+                    start = time.monotonic()
+                    with _ticker(bar, where) if len(lanes) == 1 else contextlib.nullcontext():
+                        try:
+                            ran = execute_run(run, force=force)
+                        except NotebookFailed as exc:
+                            with lock:
+                                failures.append(exc)
+                            status = "FAILED     "
+                        except Interrupted as exc:
+                            tqdm.write(f"[{next(done)}/{len(runs)}] INTERRUPTED {where}")
+                            exc.detail = (f"{run.label} keeps its previous version" if run.output.exists() else
+                                          f"{run.label} has no page yet") + (
+                                f"; its partial run is {run.failed}" if run.failed.exists() else "")
+                            raise
+                        else:
+                            status = "executed   " if ran else "up to date "
+                            if ran:
+                                with lock:
+                                    executed.add(run)
+                    took = f" · {_duration(time.monotonic() - start)}" if status != "up to date " else ""
+                    with lock:
+                        bar.update(1)
+                        tqdm.write(f"[{next(done)}/{len(runs)}] {status} {where}{took}")
+
+            for group in lanes:
+                if len(group) == 1:  # one lane (or the cross-model pages, which need every model's tables)
+                    run_lane(group[0])
+                    continue
+                with concurrent.futures.ThreadPoolExecutor(len(group)) as pool:
+                    futures = [pool.submit(run_lane, lane) for lane in group]
                     try:
-                        ran = execute_run(run, force=force)
-                    except NotebookFailed as exc:
-                        failures.append(exc)
-                        status = "FAILED     "
-                    except Interrupted as exc:
-                        tqdm.write(f"[{i}/{len(runs)}] INTERRUPTED {where}")
-                        exc.detail = (f"{run.label} keeps its previous version" if run.output.exists() else
-                                      f"{run.label} has no page yet") + (
-                            f"; its partial run is {run.failed}" if run.failed.exists() else "")
+                        concurrent.futures.wait(futures)
+                    except BaseException:  # Ctrl-C / SIGTERM in the main thread: the handler killed the kernels
+                        stop.set()
+                        concurrent.futures.wait(futures)
                         raise
-                    else:
-                        status = "executed   " if ran else "up to date "
-                        if ran:
-                            executed.add(run)
-                bar.update(1)
-                took = f" · {_duration(time.monotonic() - start)}" if status != "up to date " else ""
-                tqdm.write(f"[{i}/{len(runs)}] {status} {where}{took}")
+                    for future in futures:
+                        future.result()
         print(timing_report([(run, page_problem(run.output)[0]) for run in runs], executed))
         if failures:
             n_bad = sum(f.bad_input for f in failures)
@@ -844,6 +876,18 @@ def run_suite(
             )
         write_book_sources(book_dir)
         return build_book(book_dir, strict=strict)
+
+
+def _lanes(runs: list[Run], jobs: int) -> list[list[list[Run]]]:
+    """The order of execution: groups run one after the other; the lanes of a group at once.
+    One lane per model chapter (in plan order) in groups of at most ``jobs``, then the cross-model runs."""
+    if jobs <= 1:
+        return [[list(runs)]]
+    per_model = {model: [r for r in runs if r.model == model] for model in dict.fromkeys(r.model for r in runs)}
+    cross = per_model.pop(None, [])
+    chapters = list(per_model.values())
+    groups = [chapters[i:i + jobs] for i in range(0, len(chapters), jobs)]
+    return groups + ([[cross]] if cross else [])
 
 
 @contextlib.contextmanager
