@@ -21,7 +21,7 @@ import helpers  # noqa: E402
 from helpers import suite  # noqa: E402
 from helpers.__main__ import main  # noqa: E402
 from helpers.errors import ParameterError, SuiteError  # noqa: E402
-from helpers.report import check_param, save_figure, write_key_numbers  # noqa: E402
+from helpers.report import save_figure, write_key_numbers  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "notebooks"
 
@@ -188,31 +188,15 @@ def test_book_sources_need_runs(tmp_path: Path) -> None:
 # --- helpers.report ---------------------------------------------------------------------------
 
 
-def test_check_param_accepts_good_values() -> None:
-    assert check_param("n_rows", 100, int, minimum=1) == 100
-    assert check_param("lr", 1, float) == 1.0 and isinstance(check_param("lr", 1, float), float)
-    assert check_param("device", None, str, allow_none=True) is None
-    assert check_param("dtype", "float32", str, choices=("float32", "bfloat16")) == "float32"
-    assert check_param("models", ["a", "b"], list) == ["a", "b"]
-
-
-def test_check_param_messages_name_the_fix() -> None:
-    with pytest.raises(ParameterError) as info:
-        check_param("n_rows", "100", int, minimum=1)
-    assert str(info.value).startswith(
-        "parameter n_rows must be an int >= 1, got '100' (str); pass it as -p n_rows 100"
-    )
-    with pytest.raises(ParameterError, match=r"must be an int >= 1, got 0; pass a value in that range"):
-        check_param("n_rows", 0, int, minimum=1)
-    with pytest.raises(ParameterError, match=r"got True \(bool\)"):
-        check_param("n_rows", True, int)
-    with pytest.raises(ParameterError, match=r"-y 'models: \[a, b\]'"):
-        check_param("models", "a,b", list)
-    with pytest.raises(ParameterError, match=r"one of 'float32', 'bfloat16'"):
-        check_param("dtype", "fp8", str, choices=("float32", "bfloat16"))
-    with pytest.raises(ParameterError, match="got None"):
-        check_param("device", None, str)
-    assert issubclass(ParameterError, SuiteError)
+def test_lanes_run_chapters_together_and_the_cross_pages_last() -> None:
+    runs = [suite.Run(Path(f"{n}.ipynb"), m, Path(f"/b/{m}/{n}.ipynb"), {}) for n in ("a", "b")
+            for m in ("m1", "m2", "m3", None)]
+    assert suite._lanes(runs, 1) == [[runs]]
+    lanes = suite._lanes(runs, 2)
+    names = [[[(r.model, r.name) for r in lane] for lane in group] for group in lanes]
+    assert names == [[[("m1", "a"), ("m1", "b")], [("m2", "a"), ("m2", "b")]],
+                     [[("m3", "a"), ("m3", "b")]],
+                     [[(None, "a"), (None, "b")]]]
 
 
 def test_save_figure_and_key_numbers(tmp_path: Path) -> None:
@@ -287,3 +271,21 @@ def test_provenance_records_models_rows_and_tables(tmp_path: Path, monkeypatch) 
     assert prov["tables"][0]["name"] == "demo" and prov["tables"][0]["cached"] is False
     text = provenance.markdown(prov, wall_s=75)
     assert models.weights_fingerprint(model) in text and "5 × 16 tokens (80 tokens)" in text and "1 min 15 s" in text
+
+
+@pytest.mark.slow
+def test_two_chapters_execute_at_once_and_build_one_book(nb_dir: Path, tmp_path: Path) -> None:
+    book = tmp_path / "book"
+    book.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "book" / "_config.yml", book)
+    for folder in ("_ext", "_static"):
+        shutil.copytree(Path(__file__).parents[1] / "book" / folder, book / folder)
+    models = ["tiny-random-gpt2", "tiny-random-llama"]  # names the runner resolves; the demo pages load nothing
+    index = suite.run_suite(models, ["demo", "cross"], "quick", book, nb_dir, jobs=2)
+    assert index.is_file()
+    for model in models:
+        (chapter,) = [d for d in (book / "runs").iterdir() if (d / suite.CHAPTER_FILE).exists()
+                      and json.loads((d / suite.CHAPTER_FILE).read_text())["model"] == model]
+        numbers = json.loads((chapter / "demo_files" / "key_numbers.json").read_text())["numbers"]
+        assert numbers["sum_of_squares"] == sum(i * i for i in range(64))  # the quick profile's n_rows
+    assert (book / "runs" / suite.CROSS / "cross.ipynb").exists()

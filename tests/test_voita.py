@@ -429,3 +429,12 @@ def test_suppression_follows_the_raw_projection_where_the_definitions_disagree()
     assert supp.suppresses[DETECT_RAW] and supp.negative_share[DETECT_RAW] == 1.0
     assert supp.trigger_projection[DETECT_PROMOTE] == pytest.approx(50.0, rel=1e-5)  # +e_B · u_q = C
     assert not supp.suppresses[DETECT_PROMOTE]
+    # the triggers' percentile and "among the 10 most suppressed" against a plain ranking of the projection
+    for neuron, trigger in ((DETECT_RAW, x), (DETECT_PROMOTE, q)):
+        proj = voita.vocab_projection(model, 0, [neuron])[0].numpy()
+        rank = proj.argsort(kind="stable").argsort(kind="stable")  # ties: a token above its equals here
+        below = int((proj < proj[trigger]).sum())
+        assert supp.trigger_percentile[neuron] == pytest.approx(100 * below / (len(proj) - 1))
+        assert supp.trigger_in_bottom10[neuron] == (below < 10) and rank[trigger] >= below
+    # x is suppressed (−9) but every other token more (−10): not among the 10 most suppressed
+    assert not supp.trigger_in_bottom10[DETECT_RAW] and not supp.trigger_in_bottom10[DETECT_PROMOTE]

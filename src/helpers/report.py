@@ -3,8 +3,7 @@
 The contract (see ``helpers.suite``): a notebook's ``parameters`` cell declares ``model`` (or
 ``models`` for a cross-model notebook) and ``results_dir``; it saves every figure with
 :func:`save_figure` and its headline numbers with :func:`write_key_numbers`, both into
-``results_dir``; and it validates its parameters with :func:`check_param` right after the
-parameters cell, so a wrongly typed papermill argument fails at once with a hint.
+``results_dir`` (``helpers.pages`` does both, after checking the parameters with ``helpers.params``).
 """
 
 from __future__ import annotations
@@ -54,78 +53,3 @@ def write_key_numbers(
         "provenance": provenance.snapshot(),
     }
     return write_json(Path(results_dir) / KEY_NUMBERS_FILE, payload)
-
-
-def check_param(
-    name: str,
-    value: Any,
-    kind: type,
-    *,
-    minimum: float | None = None,
-    maximum: float | None = None,
-    choices: tuple[Any, ...] | list[Any] | None = None,
-    allow_none: bool = False,
-) -> Any:
-    """Return ``value`` if it is a ``kind`` within the bounds, else raise :class:`ParameterError`.
-
-    Meant for the cell after a notebook's ``parameters`` cell::
-
-        n_rows = check_param("n_rows", n_rows, int, minimum=1)
-
-    Strict on purpose: papermill's ``-p`` converts numbers, but ``-r`` passes raw strings, and a
-    string ``"100"`` silently reaching ``range()`` or a cache key is worse than an early error.
-    ``bool`` is not accepted as ``int``; an ``int`` is accepted (and returned) as ``float``.
-    """
-    if value is None and allow_none:
-        return None
-    ok = isinstance(value, kind) and not (kind in (int, float) and isinstance(value, bool))
-    if kind is float and isinstance(value, int) and not isinstance(value, bool):
-        value, ok = float(value), True
-    if not ok:
-        raise ParameterError(
-            f"parameter {name} must be {_describe(kind, minimum, maximum, choices)}, "
-            f"got {value!r} ({type(value).__name__}); {_hint(name, value, kind, minimum)}"
-        )
-    out_of_range = (
-        (minimum is not None and value < minimum)
-        or (maximum is not None and value > maximum)
-        or (choices is not None and value not in choices)
-    )
-    if out_of_range:
-        raise ParameterError(
-            f"parameter {name} must be {_describe(kind, minimum, maximum, choices)}, "
-            f"got {value!r}; pass a value in that range"
-        )
-    return value
-
-
-def _describe(kind: type, minimum: Any, maximum: Any, choices: Any) -> str:
-    article = "an" if kind.__name__[0] in "aeiou" else "a"
-    text = f"{article} {kind.__name__}"
-    if minimum is not None:
-        text += f" >= {minimum}"
-    if maximum is not None:
-        text += f"{' and' if minimum is not None else ''} <= {maximum}"
-    if choices is not None:
-        text += f" (one of {', '.join(map(repr, choices))})"
-    return text
-
-
-def _hint(name: str, value: Any, kind: type, minimum: Any) -> str:
-    """How to pass a ``kind`` on papermill's command line."""
-    if kind in (int, float):
-        example = value if isinstance(value, str) and _is_number(value) else (minimum or 1)
-        return f"pass it as -p {name} {example} (papermill's -p converts numbers; -r passes raw strings)"
-    if kind is bool:
-        return f"pass it as -p {name} True"
-    if kind in (list, tuple, dict):
-        return f"pass it as YAML: -y '{name}: [a, b]'"
-    return f"pass it as -p {name} VALUE"
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True

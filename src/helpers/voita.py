@@ -420,8 +420,9 @@ def vocab_projection(model: TransformerBridge, layer: int, neurons: list[int], *
 def suppression(model: TransformerBridge, stats: NeuronStats) -> pd.DataFrame:
     """Per token detector: the mean raw projection (:func:`vocab_projection`) of its covered
     (trigger) tokens, their mean percentile among all tokens (0: most suppressed), the share of
-    triggers with a negative projection, and ``suppresses`` = mean trigger projection < 0 (the
-    update points in the negative direction of its triggers, Voita et al. §4.4).
+    triggers with a negative projection, whether a trigger is among its 10 most suppressed tokens,
+    and ``suppresses`` = mean trigger projection < 0 (the update points in the negative direction
+    of its triggers, Voita et al. §4.4).
     One vocabulary projection per layer, for all of that layer's detectors."""
     rows = []
     for layer, in_layer in stats.detector_tokens.groupby("layer"):
@@ -429,14 +430,16 @@ def suppression(model: TransformerBridge, stats: NeuronStats) -> pd.DataFrame:
         projections = vocab_projection(model, int(layer), neurons).numpy()  # [detectors, d_vocab]
         for neuron, proj in zip(neurons, projections):
             triggers = in_layer.token[in_layer.neuron == neuron].to_numpy()
-            rank = proj.argsort().argsort() / (len(proj) - 1)
+            below = (proj[None, :] < proj[triggers, None]).sum(1)  # [triggers]: tokens suppressed more
             rows.append({"layer": layer, "neuron": neuron, "n_triggers": len(triggers),
                          "trigger_projection": float(proj[triggers].mean()),
-                         "trigger_percentile": float(100 * rank[triggers].mean()),
+                         "trigger_percentile": float(100 * below.mean() / (len(proj) - 1)),
                          "negative_share": float((proj[triggers] < 0).mean()),
+                         "trigger_in_bottom10": bool((below < 10).any()),
                          "suppresses": bool(proj[triggers].mean() < 0)})
     return _typed(rows, {"layer": "int64", "neuron": "int64", "n_triggers": "int64", "trigger_projection": "float64",
-                         "trigger_percentile": "float64", "negative_share": "float64", "suppresses": "bool"})
+                         "trigger_percentile": "float64", "negative_share": "float64",
+                         "trigger_in_bottom10": "bool", "suppresses": "bool"})
 
 
 def top_tokens(model: TransformerBridge, layer: int, neuron: int, k: int = 10) -> pd.DataFrame:

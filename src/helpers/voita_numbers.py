@@ -321,25 +321,12 @@ def fig5(page, suppression: pd.DataFrame) -> dict[str, Any]:
     numbers: dict[str, Any] = {"token_detectors": len(suppression)}
     if suppression.empty:
         return numbers
-    bottom = voita_bottom10(page, suppression)
     for key, values in (("suppression_share", suppression.suppresses.to_numpy(float)),
-                        ("share_trigger_in_bottom10", bottom)):
+                        ("share_trigger_in_bottom10", suppression.trigger_in_bottom10.to_numpy(float))):
         numbers[key] = bootstrap(lambda idx, v=values: float(v[idx].mean()), len(values), unit="detectors",
                                  seed=page.seed)
     numbers["median_trigger_percentile"] = float(suppression.trigger_percentile.median())
     return numbers
-
-
-def voita_bottom10(page, suppression: pd.DataFrame) -> np.ndarray:
-    """Per detector (the rows of ``suppression``): 1.0 if one of its triggers is among its 10 most suppressed tokens."""
-    tokens = page.stats.detector_tokens
-    out = []
-    for layer, neuron in zip(suppression.layer, suppression.neuron):
-        proj = voita.vocab_projection(page.lm, int(layer), [int(neuron)])[0].cpu().numpy()
-        bottom = set(np.argsort(proj)[:10].tolist())
-        triggers = tokens.token[(tokens.layer == layer) & (tokens.neuron == neuron)]
-        out.append(float(bool(bottom & set(triggers.tolist()))))
-    return np.asarray(out)
 
 
 # ---------------------------------------------------------------------------------------------
