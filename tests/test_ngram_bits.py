@@ -7,7 +7,7 @@ import torch
 
 from helpers import activations, cache, voita
 from helpers.models import KNOWN_MODELS, from_hf
-from test_voita import DETECT_SUPPRESS, planted_opt, reference_fired, text_rows
+from test_voita import DETECT_SUPPRESS, interrupt_forward, planted_opt, reference_fired, text_rows
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +44,7 @@ def test_bits_equal_the_hf_models_firings_and_give_the_same_ngram_counts(planted
 def test_an_interrupted_pass_continues_its_bits(planted, tmp_path, monkeypatch):
     rows = text_rows(planted.tokenizer, 8, 24, seed=2)
     activations.count_activations(planted, rows, bos_id=0, threshold=0.0, progress=False, fired_dir=tmp_path / "whole")
-    calls = {"n": 0}
-    forward = type(planted).forward
-
-    def flaky(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return forward(self, *args, **kwargs)
-
-    monkeypatch.setattr(type(planted), "forward", flaky)
+    interrupt_forward(monkeypatch, planted, at_call=3)
     with pytest.raises(KeyboardInterrupt):
         activations.count_activations(planted, rows, bos_id=0, threshold=0.0, batch_size=2, progress=False,
                                       checkpoint=tmp_path / "ckpt.npz", checkpoint_every_s=0, fired_dir=tmp_path / "part")

@@ -201,19 +201,24 @@ def _assert_counts_equal(a, b):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
 
 
-def test_checkpoint_is_written_and_an_interrupted_pass_resumes(planted, tmp_path, monkeypatch):
-    rows = text_rows(planted.tokenizer, 8, 24, seed=2)
-    whole = activations.count_activations(planted, rows, bos_id=0, progress=False)
+def interrupt_forward(monkeypatch, model, *, at_call: int) -> None:
+    """Make the model's ``at_call``-th forward pass raise KeyboardInterrupt (an interrupted pass)."""
     calls = {"n": 0}
-    forward = type(planted).forward
+    forward = type(model).forward
 
     def flaky(self, *args, **kwargs):
         calls["n"] += 1
-        if calls["n"] == 3:
+        if calls["n"] == at_call:
             raise KeyboardInterrupt
         return forward(self, *args, **kwargs)
 
-    monkeypatch.setattr(type(planted), "forward", flaky)
+    monkeypatch.setattr(type(model), "forward", flaky)
+
+
+def test_checkpoint_is_written_and_an_interrupted_pass_resumes(planted, tmp_path, monkeypatch):
+    rows = text_rows(planted.tokenizer, 8, 24, seed=2)
+    whole = activations.count_activations(planted, rows, bos_id=0, progress=False)
+    interrupt_forward(monkeypatch, planted, at_call=3)
     ckpt = tmp_path / "ckpt.npz"
     with pytest.raises(KeyboardInterrupt):
         activations.count_activations(planted, rows, bos_id=0, batch_size=2, progress=False,
