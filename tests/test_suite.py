@@ -37,7 +37,8 @@ def write_notebook(path: Path, parameters: str | None, code: str = "") -> Path:
     if parameters is not None:
         cells.append(new_code_cell(parameters, metadata={"tags": ["parameters"]}))
     cells.append(new_code_cell(code))
-    nbformat.write(new_notebook(cells=cells), path)
+    kernelspec = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(new_notebook(cells=cells, metadata={"kernelspec": kernelspec}), path)
     return path
 
 
@@ -281,11 +282,18 @@ def test_two_chapters_execute_at_once_and_build_one_book(nb_dir: Path, tmp_path:
     for folder in ("_ext", "_static"):
         shutil.copytree(Path(__file__).parents[1] / "book" / folder, book / folder)
     models = ["tiny-random-gpt2", "tiny-random-llama"]  # names the runner resolves; the demo pages load nothing
-    index = suite.run_suite(models, ["demo", "cross"], "quick", book, nb_dir, jobs=2)
+    # A page that takes longer on one model: when the other chapter's page ends first, its end must
+    # not stop this one's kernel (it once did: every page after the first then died at start).
+    write_notebook(nb_dir / "slow.ipynb", 'model = "x"\nresults_dir = "."',
+                   "import time\nfrom helpers.report import write_key_numbers\n"
+                   "time.sleep(8 if model == 'tiny-random-llama' else 0)\n"
+                   "write_key_numbers(results_dir, {'slept': True}, notebook='slow', model=model)")
+    index = suite.run_suite(models, ["slow", "demo", "cross"], "quick", book, nb_dir, jobs=2)
     assert index.is_file()
     for model in models:
         (chapter,) = [d for d in (book / "runs").iterdir() if (d / suite.CHAPTER_FILE).exists()
                       and json.loads((d / suite.CHAPTER_FILE).read_text())["model"] == model]
         numbers = json.loads((chapter / "demo_files" / "key_numbers.json").read_text())["numbers"]
         assert numbers["sum_of_squares"] == sum(i * i for i in range(64))  # the quick profile's n_rows
+        assert json.loads((chapter / "slow_files" / "key_numbers.json").read_text())["numbers"]["slept"]
     assert (book / "runs" / suite.CROSS / "cross.ipynb").exists()

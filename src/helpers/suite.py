@@ -568,10 +568,11 @@ def _signals_deferred() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def _kill_kernels() -> None:
-    """SIGKILL every kernel this process started that is still running (its whole process group:
-    kernels run in their own session)."""
-    for km in list(_LIVE_KERNELS):
+def _kill_kernels(kernels: list[Any] | None = None) -> None:
+    """SIGKILL ``kernels`` (default: every kernel this process started) that are still running (the
+    whole process group: kernels run in their own session). A page ends only its own kernels: the
+    other chapter's page may be running beside it."""
+    for km in list(_LIVE_KERNELS if kernels is None else kernels):
         process = getattr(getattr(km, "provisioner", None), "process", None)
         if process is not None and process.poll() is None:  # poll() reaps: the pid is still ours
             with contextlib.suppress(OSError):
@@ -585,14 +586,18 @@ def _kill_kernels() -> None:
 
 def _kernel_manager_class(stderr: Any) -> type:
     """An ``AsyncKernelManager`` that sends the kernel's own stderr (IPKernelApp's warnings, crash
-    messages) to ``stderr`` instead of the terminal, and registers the kernel for :func:`_kill_kernels`."""
+    messages) to ``stderr`` instead of the terminal, and registers the kernel for :func:`_kill_kernels`
+    (all of this process's, for a signal) and in the class's ``started`` (this page's own)."""
     from jupyter_client.manager import AsyncKernelManager
 
     class QuietKernelManager(AsyncKernelManager):
+        started: list[Any] = []
+
         async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
             kw.setdefault("stderr", stderr)
             await super().start_kernel(**kw)
             _LIVE_KERNELS.append(self)
+            self.started.append(self)
 
     return QuietKernelManager
 
@@ -630,6 +635,7 @@ def _execute_into(run: Run, staging: Path) -> None:
         parameters["results_dir"] = str(files)
     use_this_python()
     with open(staging / "kernel.log", "wb") as kernel_stderr:
+        manager = _kernel_manager_class(kernel_stderr)
         try:
             papermill.execute_notebook(
                 str(run.notebook),
@@ -638,14 +644,14 @@ def _execute_into(run: Run, staging: Path) -> None:
                 kernel_name="python3",
                 progress_bar=False,
                 cwd=str(run.notebook.parent),
-                kernel_manager_class=_kernel_manager_class(kernel_stderr),
+                kernel_manager_class=manager,
             )
         except PapermillExecutionError as exc:
             raise _failure(run, exc, staging) from None
         except Exception as exc:  # a dead kernel, a kernel that does not start, a timeout
             raise _failure(run, exc, staging) from None
         finally:
-            _kill_kernels()
+            _kill_kernels(manager.started)
     _finish_notebook(run, notebook, staging)
 
 
