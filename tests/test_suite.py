@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sys
@@ -243,6 +244,18 @@ def test_editing_a_module_reruns_only_the_pages_that_import_it(tmp_path: Path, m
     assert all(again[name] != after[name] for name in runs)
 
 
+def test_kernels_share_the_cores_among_the_chapters_running_at_once(monkeypatch) -> None:
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(suite.os, "sched_getaffinity", lambda pid: set(range(6)))
+    for active, expected in ((1, {}), (2, {"OMP_NUM_THREADS": "3"}), (4, {"OMP_NUM_THREADS": "1"}),
+                             (8, {"OMP_NUM_THREADS": "1"})):
+        monkeypatch.setattr(suite, "_ACTIVE_LANES", [active])
+        assert suite._kernel_threads_env() == expected
+    monkeypatch.setenv("OMP_NUM_THREADS", "5")  # the user's choice stands
+    monkeypatch.setattr(suite, "_ACTIVE_LANES", [2])
+    assert suite._kernel_threads_env() == {}
+
+
 @pytest.mark.slow
 def test_pages_carry_their_provenance(nb_dir: Path, tmp_path: Path) -> None:
     run = one_run(nb_dir, tmp_path / "book", "demo")
@@ -285,9 +298,10 @@ def test_two_chapters_execute_at_once_and_build_one_book(nb_dir: Path, tmp_path:
     # A page that takes longer on one model: when the other chapter's page ends first, its end must
     # not stop this one's kernel (it once did: every page after the first then died at start).
     write_notebook(nb_dir / "slow.ipynb", 'model = "x"\nresults_dir = "."',
-                   "import time\nfrom helpers.report import write_key_numbers\n"
+                   "import os, time\nfrom helpers.report import write_key_numbers\n"
                    "time.sleep(8 if model == 'tiny-random-llama' else 0)\n"
-                   "write_key_numbers(results_dir, {'slept': True}, notebook='slow', model=model)")
+                   "write_key_numbers(results_dir, {'threads': os.environ.get('OMP_NUM_THREADS')}, "
+                   "notebook='slow', model=model)")
     index = suite.run_suite(models, ["slow", "demo", "cross"], "quick", book, nb_dir, jobs=2)
     assert index.is_file()
     for model in models:
@@ -295,5 +309,8 @@ def test_two_chapters_execute_at_once_and_build_one_book(nb_dir: Path, tmp_path:
                       and json.loads((d / suite.CHAPTER_FILE).read_text())["model"] == model]
         numbers = json.loads((chapter / "demo_files" / "key_numbers.json").read_text())["numbers"]
         assert numbers["sum_of_squares"] == sum(i * i for i in range(64))  # the quick profile's n_rows
-        assert json.loads((chapter / "slow_files" / "key_numbers.json").read_text())["numbers"]["slept"]
+        # both kernels started while both chapters ran: each got half the cores
+        cores = len(os.sched_getaffinity(0))
+        threads = None if "OMP_NUM_THREADS" in os.environ else str(max(1, cores // 2))
+        assert json.loads((chapter / "slow_files" / "key_numbers.json").read_text())["numbers"]["threads"] == threads
     assert (book / "runs" / suite.CROSS / "cross.ipynb").exists()
