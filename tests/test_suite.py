@@ -89,6 +89,19 @@ def test_plan_passes_only_declared_parameters(nb_dir: Path, tmp_path: Path) -> N
     assert cross.output == book.resolve() / "runs" / suite.CROSS / "cross.ipynb"
 
 
+def test_across_models_pages_need_two_models_unless_named(nb_dir: Path, tmp_path: Path) -> None:
+    book = tmp_path / "book"
+    cross_runs = lambda models, notebooks: [r for r in suite.plan_runs(nb_dir, book, models, notebooks)  # noqa: E731
+                                           if r.model is None]
+    assert cross_runs(["model-a"], ["all"]) == []  # it would compare the model with itself
+    assert len(cross_runs(["model-a", "model-b"], ["all"])) == 1
+    assert len(cross_runs(["model-a"], ["cross"])) == 1  # asked for by name
+    (book / "runs" / suite.chapter_name("model-a")).mkdir(parents=True)
+    assert not [p for p in suite.book_problems(book, nb_dir) if "all models" in p]  # not missing
+    (book / "runs" / suite.chapter_name("model-b")).mkdir()
+    assert [p for p in suite.book_problems(book, nb_dir) if "all models" in p]
+
+
 def test_command_line_parameters_override_the_profile(nb_dir: Path, tmp_path: Path) -> None:
     assert [suite.parse_value(v) for v in ["200", "cuda", "[10, 11]", "None", "1e-3"]] == [
         200, "cuda", [10, 11], None, 0.001,

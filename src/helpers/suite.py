@@ -242,6 +242,8 @@ def plan_runs(
     runs: list[Run] = []
     for name in dict.fromkeys(names):
         declared = declared_parameters(known[name])
+        if "models" in declared and len(models) == 1 and list(notebooks) == ["all"]:
+            continue  # "Across models" needs two models (name the page to run it for one)
         if "models" in declared:
             # one run for all models; each model's own sizes (profile entries "model:<name>") ride along
             per_model = {m: {k: v for k, v in sizes(profile, name, m).items() if k in declared and k not in overrides}
@@ -1065,6 +1067,9 @@ def book_problems(book_dir: Path, notebook_dir: Path | None = None) -> list[str]
                 expected["models" if "models" in declared else "model"].append(name)
     problems = []
     directories = sorted(d for d in runs_dir.glob("*") if d.is_dir() and not d.name.startswith("."))
+    n_models = sum(d.name != CROSS for d in directories)
+    if n_models < 2:
+        expected["models"] = []  # a book of one model has no "Across models" chapter
     if expected["models"] and directories and runs_dir / CROSS not in directories:
         directories.append(runs_dir / CROSS)  # the cross-model pages were never run
     for directory in directories:
