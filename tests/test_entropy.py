@@ -1,6 +1,7 @@
 """The entropy-neuron sweep, its cache and the entropy-neuron rule."""
 
 import numpy as np
+import torch
 import pandas as pd
 import pytest
 
@@ -151,3 +152,17 @@ def test_rules_select_exactly_the_planted_neurons(results):
     assert entropy.token_frequency_neurons(sweep.summary) == [7]
     counts = entropy.selection_counts(sweep, seed=0)
     assert counts["entropy"].value == 1 and counts["frequency"].value == 1
+
+
+def test_at_most_per_row_keeps_a_seeded_subset_of_each_rows_tokens():
+    from helpers.entropy import at_most_per_row
+
+    keep = torch.zeros(3, 10, dtype=torch.bool)
+    keep[0, [1, 2, 4, 6, 9]] = True  # 5 tokens: 3 of them are kept
+    keep[1, [0, 7]] = True  # 2 tokens: both kept
+    out = at_most_per_row(keep, 3, seed=1)
+    assert out.sum(1).tolist() == [3, 2, 0]
+    assert not (out & ~keep).any()  # only tokens the filter kept
+    assert torch.equal(out[1], keep[1])
+    assert torch.equal(at_most_per_row(keep, 3, seed=1), out)  # seeded
+    assert any(not torch.equal(at_most_per_row(keep, 3, seed=s), out) for s in range(2, 12))  # a choice, not the first 3
