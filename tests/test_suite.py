@@ -214,6 +214,31 @@ def test_lanes_run_chapters_together_and_the_cross_pages_last() -> None:
                      [[(None, "a"), (None, "b")]]]
 
 
+def test_one_model_runs_its_two_page_families_at_once(tmp_path: Path) -> None:
+    notebooks = Path(__file__).parents[1] / "notebooks"
+    runs = suite.plan_runs(notebooks, tmp_path / "book", ["smollm2-135m"], ["all"])
+    (group,) = suite._lanes(runs, 2)
+    assert [{suite.page_family(r.notebook) for r in lane} for lane in group] == [{"stolfo"}, {"voita"}]
+    assert sorted(r.name for lane in group for r in lane) == sorted(r.name for r in runs)
+    assert [r.name for r in group[1]] == [r.name for r in runs if r.name.startswith("voita_")]  # plan order kept
+    assert suite._lanes(runs, 1) == [[runs]]
+    both = suite.plan_runs(notebooks, tmp_path / "book", ["smollm2-135m", "gemma-3-270m"], ["all"])
+    assert [len(group) for group in suite._lanes(both, 2)] == [2, 1]  # a lane per chapter, then the cross pages
+
+
+def test_page_families_share_no_cached_pass() -> None:
+    """Two families run at once for one model, so neither may compute the other's cached passes."""
+    passes = {"stolfo": ("SweepPage", "InductionPage", "run_sweep", "CrossPage"),
+              "voita": ("VoitaPage", "neuron_stats", "ngram_detectors")}
+    for notebook in sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb")):
+        family = suite.page_family(notebook)
+        other = "voita" if family == "stolfo" else "stolfo"
+        code = "\n".join("".join(c["source"]) for c in json.loads(notebook.read_text())["cells"]
+                         if c["cell_type"] == "code")
+        assert not [name for name in passes[other] if re.search(rf"\b{name}\b", code)], notebook.name
+        assert family == ("voita" if notebook.name.startswith("voita_") else "stolfo"), notebook.name
+
+
 def test_save_figure_and_key_numbers(tmp_path: Path) -> None:
     fig, ax = plt.subplots()
     ax.plot([0, 1], [1, 0])

@@ -45,7 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--notebook-dir", type=Path, default=Path("notebooks"))
     run.add_argument("--force", action="store_true", help="rerun even if the inputs are unchanged")
     run.add_argument("--jobs", type=int, default=2, metavar="N",
-                     help="models whose chapters execute at once (default 2: one page per model at a time)")
+                     help="pages that execute at once (default 2: one page per model at a time; with one model, "
+                     "one Stolfo et al. and one Voita et al. page)")
     run.add_argument("--strict", action="store_true", help="fail the book build on Sphinx warnings")
 
     book = sub.add_parser("book", help="rebuild the book from the runs already executed",

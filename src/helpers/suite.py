@@ -823,7 +823,8 @@ def run_suite(
     print their times, then write and build the book.
 
     With ``jobs`` > 1, up to that many models' chapters execute at once (one page at a time per
-    chapter: a chapter's pages share its cached tables in order); the cross-model pages follow.
+    chapter: a chapter's pages share its cached tables in order; with one model, its two page
+    families, which share none, run at once: :func:`_lanes`); the cross-model pages follow.
 
     Runs after a failed one still execute; if any failed, :class:`NotebookFailed` lists them all
     (``bad_input`` if every failure was a user's mistake) and the book is not rebuilt. Ctrl-C,
@@ -847,20 +848,20 @@ def run_suite(
             lock = threading.Lock()
             stop = threading.Event()
 
-            def run_lane(lane: list[Run]) -> None:
+            def run_lane(lane: list[Run], alone: bool = False) -> None:
                 try:
-                    run_pages(lane)
+                    run_pages(lane, alone)
                 finally:  # the chapters still running get this one's cores for their next pages
                     with _LANES_LOCK:
                         _ACTIVE_LANES[0] -= 1
 
-            def run_pages(lane: list[Run]) -> None:
+            def run_pages(lane: list[Run], alone: bool) -> None:
                 for run in lane:
                     if stop.is_set():
                         return
                     where = f"{run.name} · {run.model or 'all models'}"
                     start = time.monotonic()
-                    with _ticker(bar, where) if len(lanes) == 1 else contextlib.nullcontext():
+                    with _ticker(bar, where) if alone else contextlib.nullcontext():
                         try:
                             ran = execute_run(run, force=force)
                         except NotebookFailed as exc:
@@ -887,7 +888,7 @@ def run_suite(
                 with _LANES_LOCK:
                     _ACTIVE_LANES[0] = len(group)
                 if len(group) == 1:  # one lane (or the cross-model pages, which need every model's tables)
-                    run_lane(group[0])
+                    run_lane(group[0], alone=True)
                     continue
                 with concurrent.futures.ThreadPoolExecutor(len(group)) as pool:
                     futures = [pool.submit(run_lane, lane) for lane in group]
@@ -913,16 +914,37 @@ def run_suite(
         return build_book(book_dir, strict=strict)
 
 
+def page_family(notebook: Path) -> str:
+    """Which cached passes a page reads: ``"voita"`` for a Voita et al. page (``pages.VoitaPage``: the
+    activation counts), ``"stolfo"`` for every other (the mean-ablation sweep and the induction passes).
+    Pages of two families share no cached pass, so one model's two families can run at once without
+    computing anything twice (tests/test_suite.py checks it for the notebooks)."""
+    return "voita" if re.search(r"\bVoitaPage\b", notebook.read_text(encoding="utf-8")) else "stolfo"
+
+
 def _lanes(runs: list[Run], jobs: int) -> list[list[list[Run]]]:
     """The order of execution: groups run one after the other; the lanes of a group at once.
-    One lane per model chapter (in plan order) in groups of at most ``jobs``, then the cross-model runs."""
+    One lane per model chapter (in plan order) in groups of at most ``jobs``, then the cross-model runs.
+    When the chapters leave cores idle (one model, ``jobs`` = 2), each chapter runs as one lane per
+    page family (:func:`page_family`): a page's single-threaded work (kernel start, imports, model
+    load, tables) then overlaps the other family's, which saves minutes on a 2-core machine."""
     if jobs <= 1:
         return [[list(runs)]]
     per_model = {model: [r for r in runs if r.model == model] for model in dict.fromkeys(r.model for r in runs)}
     cross = per_model.pop(None, [])
     chapters = list(per_model.values())
+    if 2 * len(chapters) <= jobs:
+        chapters = [lane for chapter in chapters for lane in _by_family(chapter)]
     groups = [chapters[i:i + jobs] for i in range(0, len(chapters), jobs)]
     return groups + ([[cross]] if cross else [])
+
+
+def _by_family(chapter: list[Run]) -> list[list[Run]]:
+    """A chapter's runs as one list per page family (in plan order)."""
+    families: dict[str, list[Run]] = {}
+    for run in chapter:
+        families.setdefault(page_family(run.notebook), []).append(run)
+    return list(families.values())
 
 
 @contextlib.contextmanager
