@@ -93,7 +93,8 @@ def test_toc_references_existing_files(book_dir: Path) -> None:
     assert "[85344<br>❌ not reproduced](runs/model-b/demo.ipynb)" in card and "not run<br>n/a" in card
     assert "**`model-a`**: Demo 2026: 1 reproduced, 1 not reproduced, 1 n/a" in card
     intro = (book_dir / "intro.md").read_text()
-    assert "Stolfo et al. 2024" in intro and "Voita et al. 2023" in intro and "4-bit" in intro
+    assert "Stolfo et al. 2024" in intro and "Voita et al. 2023" in intro
+    assert ":::{warning}" not in intro  # model-a and model-b have no caveats to warn about
     assert "- **Demo 2026**: 1 reproduced, 1 not reproduced, 1 n/a." in intro
     assert "  - Reproduced: D-1 (Squares sum to more than 0)." in intro
 
@@ -244,3 +245,11 @@ def test_pages_render_in_a_headless_browser(browser: object, server: str, book_d
             shown = check_page(browser, page, server)
             assert shown["figures"] >= 1, f"{page}: no figure image"
     print(f"\nbrowser checks: {time.monotonic() - start:.1f} s")
+
+
+def test_front_page_warns_about_the_book_s_own_models() -> None:
+    one = suite.caveat(["smollm2-135m"])
+    assert "`smollm2-135m`" in one and "4-bit" in one and "instruction-tuned" in one and "gemma" not in one
+    both = suite.caveat(["smollm2-135m", "gemma-3-270m"])
+    assert both.index("`smollm2-135m`") < both.index("`gemma-3-270m`") and both.endswith(suite.CAVEAT)
+    assert suite.caveat(["gpt2-small", "pythia-410m"]) == ""  # the papers' own models: nothing to warn about

@@ -6,7 +6,9 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import matplotlib
@@ -226,6 +228,28 @@ def test_one_model_runs_its_two_page_families_at_once(tmp_path: Path) -> None:
     assert [len(group) for group in suite._lanes(both, 2)] == [2, 1]  # a lane per chapter, then the cross pages
 
 
+def test_a_runner_s_lanes_share_the_chapter_lock_another_process_waits(tmp_path: Path) -> None:
+    probe = [sys.executable, "-c", "import fcntl, os, sys\nfd = os.open(sys.argv[1], os.O_RDONLY)\n"
+             "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(3)",
+             str(tmp_path)]
+    inside, release = threading.Barrier(3, timeout=10), threading.Event()  # two lanes and this test
+
+    def lane() -> None:
+        with suite._locked(tmp_path, "never printed"):
+            inside.wait()  # both lanes hold the lock at once, or this times out
+            release.wait(10)
+
+    threads = [threading.Thread(target=lane) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    inside.wait()
+    assert subprocess.run(probe).returncode == 3  # another process is kept out while the lanes hold it
+    release.set()
+    for thread in threads:
+        thread.join()
+    assert subprocess.run(probe).returncode == 0 and not suite._HELD  # released when the last lane leaves
+
+
 def test_page_families_share_no_cached_pass() -> None:
     """Two families run at once for one model, so neither may compute the other's cached passes."""
     passes = {"stolfo": ("SweepPage", "InductionPage", "run_sweep", "CrossPage"),
@@ -352,3 +376,26 @@ def test_two_chapters_execute_at_once_and_build_one_book(nb_dir: Path, tmp_path:
         threads = None if "OMP_NUM_THREADS" in os.environ else str(max(1, cores // 2))
         assert json.loads((chapter / "slow_files" / "key_numbers.json").read_text())["numbers"]["threads"] == threads
     assert (book / "runs" / suite.CROSS / "cross.ipynb").exists()
+
+
+@pytest.mark.slow
+def test_one_model_s_two_families_execute_at_once(nb_dir: Path, tmp_path: Path) -> None:
+    """With one model, a Stolfo and a Voita page run side by side, each kernel with half the cores
+    (the chapter lock once made the second lane wait for the first: no time was saved)."""
+    book = tmp_path / "book"
+    book.mkdir()
+    shutil.copy(Path(__file__).parents[1] / "book" / "_config.yml", book)
+    for folder in ("_ext", "_static"):
+        shutil.copytree(Path(__file__).parents[1] / "book" / folder, book / folder)
+    code = ("import os, time\nfrom helpers.report import write_key_numbers\nstart = time.time()\ntime.sleep(6)\n"
+            "write_key_numbers(results_dir, {'start': start, 'end': time.time(), "
+            "'threads': os.environ.get('OMP_NUM_THREADS')}, notebook='page', model=model)")
+    for name, family in (("sweepish", "# a Stolfo page"), ("voita_x", "# a Voita page: pages.VoitaPage")):
+        write_notebook(nb_dir / f"{name}.ipynb", 'model = "x"\nresults_dir = "."', f"{family}\n" + code)
+    suite.run_suite(["tiny-random-gpt2"], ["sweepish", "voita_x"], "quick", book, nb_dir, jobs=2)
+    (chapter,) = [d for d in (book / "runs").iterdir() if (d / suite.CHAPTER_FILE).exists()]
+    a, b = (json.loads((chapter / f"{n}_files" / "key_numbers.json").read_text())["numbers"]
+            for n in ("sweepish", "voita_x"))
+    assert a["start"] < b["end"] and b["start"] < a["end"]  # the two pages overlapped in time
+    cores = len(os.sched_getaffinity(0))
+    assert a["threads"] == b["threads"] == (None if "OMP_NUM_THREADS" in os.environ else str(max(1, cores // 2)))

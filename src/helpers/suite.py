@@ -42,7 +42,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import nbformat
 import yaml
@@ -61,13 +61,8 @@ CHAPTER_FILE = "chapter.json"  # in each chapter directory: the model it holds
 
 METHODS = ("methods_stolfo", "methods_voita")  # static Methods pages of the book, when present
 
-CAVEAT = (
-    "The registry models `smollm2-135m` and `gemma-3-270m` are 4-bit-quantised GGUF files (their "
-    "tied embedding/unembedding at 8 bits), SmolLM2 is the instruction-tuned release, and neither "
-    "is the papers' GPT-2 Small or Pythia: the numbers here differ from the papers', and a figure "
-    "made with these models shows whether an effect appears in them, not a replication of the "
-    "papers' numbers."
-)
+CAVEAT = ("A figure made with a model that is not one of the papers' shows whether the effect appears in that "
+          "model, not a replication of the papers' numbers, which differ.")
 
 
 class NotebookError(SuiteError):
@@ -622,23 +617,45 @@ def _kernel_manager_class(stderr: Any) -> type:
     return QuietKernelManager
 
 
+_HELD: dict[str, list[int]] = {}  # folder -> [fd, holders]: the flocks this process holds, shared by its lanes
+_HELD_LOCK = threading.Lock()
+_FOLDER_LOCKS: dict[str, threading.Lock] = {}
+
+
 @contextlib.contextmanager
 def _locked(directory: Path, waiting: str) -> Iterator[None]:
-    """An exclusive lock on ``directory`` (``flock`` on the folder itself: no lock file is left
-    behind), so that two runners never write into one chapter, or swap one book's HTML, at once:
-    the second waits (and says so)."""
+    """An exclusive lock on ``directory`` against other processes (``flock`` on the folder itself: no
+    lock file is left behind), so that two runners never write into one chapter, or swap one book's
+    HTML, at once: the second waits (and says so). The lanes of one runner share the lock (they run
+    pages of different families: :func:`_lanes`); a flock would make them wait for each other."""
     import fcntl
 
-    fd = os.open(directory, os.O_RDONLY)
+    key = os.path.realpath(directory)
+    with _HELD_LOCK:
+        folder_lock = _FOLDER_LOCKS.setdefault(key, threading.Lock())
+    with folder_lock:  # one thread takes the flock; the others of this process wait for it, then share it
+        held = _HELD.get(key)
+        if held is None:
+            fd = os.open(directory, os.O_RDONLY)
+            try:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    tqdm.write(f"waiting     {waiting}")
+                    fcntl.flock(fd, fcntl.LOCK_EX)
+            except BaseException:
+                os.close(fd)
+                raise
+            held = _HELD[key] = [fd, 0]
+        held[1] += 1
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            tqdm.write(f"waiting     {waiting}")
-            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
-        os.close(fd)  # releases the lock
+        with folder_lock:
+            held[1] -= 1
+            if held[1] == 0:
+                del _HELD[key]
+                os.close(held[0])  # releases the flock
 
 
 def _execute_into(run: Run, staging: Path) -> None:
@@ -1126,6 +1143,13 @@ def model_note(model: str) -> str:
     return f"{spec.description}. Caveats: {'; '.join(spec.caveats)}."
 
 
+def caveat(models: Iterable[str]) -> str:
+    """The front page's warning: the caveats of the book's models (:func:`model_note`) and what they
+    mean for the numbers; empty when every model is one of the papers' own."""
+    notes = [f"`{model}`: {note}" for model in models if (note := model_note(model))]
+    return " ".join(notes + [CAVEAT]) if notes else ""
+
+
 def write_book_sources(book_dir: Path, claims: list[scorecard.Claim] | None = None) -> Path:
     """Write (atomically) ``intro.md``, ``scorecard.md`` (``claims``, default the papers'), one
     ``index.md`` per chapter and ``_toc.yml``; return the toc."""
@@ -1222,7 +1246,7 @@ def _intro(book_dir: Path, chapters: list[Chapter], results: dict[str, list[scor
         "induction case study;",
         "- Voita et al. 2023, *Neurons in Large Language Models: Dead, N-gram, Positional*: **dead neurons**, "
         "**token and n-gram detectors**, and **positional neurons**.", "",
-        ":::{warning}", CAVEAT, ":::", "",
+        *([":::{warning}", warning, ":::", ""] if (warning := caveat(results)) else []),
         "## What reproduced", "",
         "Each claim of the papers that a page measures has a verdict on each model, by a rule stated in the "
         f"[scorecard](scorecard.md) from the value and its 95 % interval ({rules}).", "",
