@@ -389,13 +389,16 @@ def test_one_model_s_two_families_execute_at_once(nb_dir: Path, tmp_path: Path) 
         shutil.copytree(Path(__file__).parents[1] / "book" / folder, book / folder)
     code = ("import os, time\nfrom helpers.report import write_key_numbers\nstart = time.time()\ntime.sleep(6)\n"
             "write_key_numbers(results_dir, {'start': start, 'end': time.time(), "
-            "'threads': os.environ.get('OMP_NUM_THREADS')}, notebook='page', model=model)")
+            "'threads': os.environ.get('OMP_NUM_THREADS'), 'cwd': os.getcwd()}, notebook='page', model=model)")
     for name, family in (("sweepish", "# a Stolfo page"), ("voita_x", "# a Voita page: pages.VoitaPage")):
         write_notebook(nb_dir / f"{name}.ipynb", 'model = "x"\nresults_dir = "."', f"{family}\n" + code)
+    here = os.getcwd()
     suite.run_suite(["tiny-random-gpt2"], ["sweepish", "voita_x"], "quick", book, nb_dir, jobs=2)
+    assert os.getcwd() == here  # papermill's cwd= once chdir'ed the runner, and two lanes left it in nb_dir
     (chapter,) = [d for d in (book / "runs").iterdir() if (d / suite.CHAPTER_FILE).exists()]
     a, b = (json.loads((chapter / f"{n}_files" / "key_numbers.json").read_text())["numbers"]
             for n in ("sweepish", "voita_x"))
     assert a["start"] < b["end"] and b["start"] < a["end"]  # the two pages overlapped in time
+    assert a["cwd"] == b["cwd"] == str(nb_dir)  # each kernel runs in the notebooks' folder
     cores = len(os.sched_getaffinity(0))
     assert a["threads"] == b["threads"] == (None if "OMP_NUM_THREADS" in os.environ else str(max(1, cores // 2)))

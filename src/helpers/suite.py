@@ -598,10 +598,13 @@ def _kernel_threads_env() -> dict[str, str]:
     return {"OMP_NUM_THREADS": str(max(1, cores // active))}
 
 
-def _kernel_manager_class(stderr: Any) -> type:
-    """An ``AsyncKernelManager`` that sends the kernel's own stderr (IPKernelApp's warnings, crash
-    messages) to ``stderr`` instead of the terminal, and registers the kernel for :func:`_kill_kernels`
-    (all of this process's, for a signal) and in the class's ``started`` (this page's own)."""
+def _kernel_manager_class(stderr: Any, cwd: Path) -> type:
+    """An ``AsyncKernelManager`` that starts the kernel in ``cwd``, sends the kernel's own stderr
+    (IPKernelApp's warnings, crash messages) to ``stderr`` instead of the terminal, and registers the
+    kernel for :func:`_kill_kernels` (all of this process's, for a signal) and in the class's
+    ``started`` (this page's own). The kernel's folder is set here rather than by papermill's
+    ``cwd``, which changes the folder of the whole runner: with two lanes, one lane's restore undid the
+    other's, and the runner ended in ``notebooks/``, looking for the book there."""
     from jupyter_client.manager import AsyncKernelManager
 
     class QuietKernelManager(AsyncKernelManager):
@@ -609,6 +612,7 @@ def _kernel_manager_class(stderr: Any) -> type:
 
         async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
             kw.setdefault("stderr", stderr)
+            kw["cwd"] = str(cwd)
             kw["env"] = {**(kw.get("env") or os.environ), **_kernel_threads_env()}
             await super().start_kernel(**kw)
             _LIVE_KERNELS.append(self)
@@ -672,15 +676,14 @@ def _execute_into(run: Run, staging: Path) -> None:
         parameters["results_dir"] = str(files)
     use_this_python()
     with open(staging / "kernel.log", "wb") as kernel_stderr:
-        manager = _kernel_manager_class(kernel_stderr)
+        manager = _kernel_manager_class(kernel_stderr, cwd=run.notebook.parent.resolve())
         try:
             papermill.execute_notebook(
                 str(run.notebook),
                 str(notebook),
                 parameters=parameters,
                 kernel_name="python3",
-                progress_bar=False,
-                cwd=str(run.notebook.parent),
+                progress_bar=False,  # no cwd=: papermill would chdir this process, which its lanes share
                 kernel_manager_class=manager,
             )
         except PapermillExecutionError as exc:
