@@ -8,6 +8,8 @@ TORCH ?= torch==2.13.0
 MODELS ?= smollm2-135m gemma-3-270m
 PROFILE ?= quick
 NOTEBOOKS ?= all
+# pages executing at once: one per model, or with one model one Stolfo et al. and one Voita et al. page
+JOBS ?= 2
 # DEVICE=cuda sets the device parameter of every page (a CPU machine fails at once, naming the fix)
 DEVICE ?=
 export PATH := $(abspath $(VENV))/bin:$(PATH)
@@ -24,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 book: env
-	$(PY) -m helpers run --models $(MODELS) --profile $(PROFILE) --notebooks $(NOTEBOOKS) $(if $(strip $(DEVICE)),--device $(DEVICE))
+	$(PY) -m helpers run --models $(MODELS) --profile $(PROFILE) --notebooks $(NOTEBOOKS) --jobs $(JOBS) $(if $(strip $(DEVICE)),--device $(DEVICE))
 
 test: env
 	$(PY) -m pytest
