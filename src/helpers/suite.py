@@ -1149,8 +1149,8 @@ def model_note(model: str) -> str:
 def caveat(models: Iterable[str]) -> str:
     """The front page's warning: the caveats of the book's models (:func:`model_note`) and what they
     mean for the numbers; empty when every model is one of the papers' own."""
-    notes = [f"`{model}`: {note}" for model in models if (note := model_note(model))]
-    return " ".join(notes + [CAVEAT]) if notes else ""
+    notes = [f"- `{model}`: {note}" for model in models if (note := model_note(model))]
+    return "\n".join(notes + ["", CAVEAT]) if notes else ""
 
 
 def write_book_sources(book_dir: Path, claims: list[scorecard.Claim] | None = None) -> Path:
