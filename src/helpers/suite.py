@@ -581,15 +581,15 @@ def _kill_kernels(kernels: list[Any] | None = None) -> None:
             _LIVE_KERNELS.remove(km)
 
 
-_ACTIVE_LANES = [0]  # chapters executing right now (run_suite's lanes)
+_ACTIVE_LANES = [0]  # lanes executing right now (run_suite's; :func:`_lanes`)
 _LANES_LOCK = threading.Lock()
 
 
 def _kernel_threads_env() -> dict[str, str]:
-    """The thread count for a kernel starting now: this machine's cores shared among the chapters
+    """The thread count for a kernel starting now: this machine's cores shared among the lanes
     executing at once. Two kernels each running as many OpenMP threads as there are cores make
     every small parallel operation wait for a descheduled thread (measured: a 1-minute page took 8).
-    Nothing is set when one chapter runs, or when the user set OMP_NUM_THREADS."""
+    Nothing is set when one lane runs, or when the user set OMP_NUM_THREADS."""
     with _LANES_LOCK:
         active = _ACTIVE_LANES[0]
     if active <= 1 or "OMP_NUM_THREADS" in os.environ:
@@ -621,9 +621,17 @@ def _kernel_manager_class(stderr: Any, cwd: Path) -> type:
     return QuietKernelManager
 
 
-_HELD: dict[str, list[int]] = {}  # folder -> [fd, holders]: the flocks this process holds, shared by its lanes
-_HELD_LOCK = threading.Lock()
-_FOLDER_LOCKS: dict[str, threading.Lock] = {}
+@dataclass
+class _FolderLock:
+    """This process's hold on one folder's flock: taken by the first of its lanes, released by the last."""
+
+    threads: threading.Lock = field(default_factory=threading.Lock)
+    fd: int = -1
+    holders: int = 0
+
+
+_FOLDERS: dict[str, _FolderLock] = {}
+_FOLDERS_LOCK = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -631,15 +639,13 @@ def _locked(directory: Path, waiting: str) -> Iterator[None]:
     """An exclusive lock on ``directory`` against other processes (``flock`` on the folder itself: no
     lock file is left behind), so that two runners never write into one chapter, or swap one book's
     HTML, at once: the second waits (and says so). The lanes of one runner share the lock (they run
-    pages of different families: :func:`_lanes`); a flock would make them wait for each other."""
+    pages of different families: :func:`_lanes`); a flock per lane would make them wait for each other."""
     import fcntl
 
-    key = os.path.realpath(directory)
-    with _HELD_LOCK:
-        folder_lock = _FOLDER_LOCKS.setdefault(key, threading.Lock())
-    with folder_lock:  # one thread takes the flock; the others of this process wait for it, then share it
-        held = _HELD.get(key)
-        if held is None:
+    with _FOLDERS_LOCK:
+        folder = _FOLDERS.setdefault(os.path.realpath(directory), _FolderLock())
+    with folder.threads:  # the first lane takes the flock; the others wait for it, then share it
+        if folder.holders == 0:
             fd = os.open(directory, os.O_RDONLY)
             try:
                 try:
@@ -650,16 +656,16 @@ def _locked(directory: Path, waiting: str) -> Iterator[None]:
             except BaseException:
                 os.close(fd)
                 raise
-            held = _HELD[key] = [fd, 0]
-        held[1] += 1
+            folder.fd = fd
+        folder.holders += 1
     try:
         yield
     finally:
-        with folder_lock:
-            held[1] -= 1
-            if held[1] == 0:
-                del _HELD[key]
-                os.close(held[0])  # releases the flock
+        with folder.threads:
+            folder.holders -= 1
+            if folder.holders == 0:
+                os.close(folder.fd)  # releases the flock
+                folder.fd = -1
 
 
 def _execute_into(run: Run, staging: Path) -> None:
@@ -871,7 +877,7 @@ def run_suite(
             def run_lane(lane: list[Run], alone: bool = False) -> None:
                 try:
                     run_pages(lane, alone)
-                finally:  # the chapters still running get this one's cores for their next pages
+                finally:  # the lanes still running get this one's cores for their next pages
                     with _LANES_LOCK:
                         _ACTIVE_LANES[0] -= 1
 
@@ -1249,7 +1255,7 @@ def _intro(book_dir: Path, chapters: list[Chapter], results: dict[str, list[scor
         "induction case study;",
         "- Voita et al. 2023, *Neurons in Large Language Models: Dead, N-gram, Positional*: **dead neurons**, "
         "**token and n-gram detectors**, and **positional neurons**.", "",
-        *([":::{warning}", warning, ":::", ""] if (warning := caveat(results)) else []),
+        *([":::{warning}", warning, ":::", ""] if (warning := caveat(list(results))) else []),
         "## What reproduced", "",
         "Each claim of the papers that a page measures has a verdict on each model, by a rule stated in the "
         f"[scorecard](scorecard.md) from the value and its 95 % interval ({rules}).", "",
