@@ -195,6 +195,15 @@ def test_cli_exit_codes(nb_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     assert "Traceback (most recent" not in err
 
 
+def test_jobs_must_be_at_least_one(capsys: pytest.CaptureFixture[str]) -> None:
+    for bad in ("0", "-2", "two"):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["run", "--jobs", bad])
+        assert exit_info.value.code == 2
+        assert f"argument --jobs: must be a whole number >= 1 (1: one page at a time), got '{bad}'" in \
+            capsys.readouterr().err
+
+
 def test_book_sources_need_runs(tmp_path: Path) -> None:
     with pytest.raises(suite.BookBuildError, match="run `python -m helpers run` first"):
         suite.write_book_sources(tmp_path)

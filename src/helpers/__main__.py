@@ -44,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--book-dir", type=Path, default=Path("book"))
     run.add_argument("--notebook-dir", type=Path, default=Path("notebooks"))
     run.add_argument("--force", action="store_true", help="rerun even if the inputs are unchanged")
-    run.add_argument("--jobs", type=int, default=2, metavar="N",
+    run.add_argument("--jobs", type=_positive, default=2, metavar="N",
                      help="pages that execute at once (default 2: one page per model at a time; with one model, "
                      "one Stolfo et al. and one Voita et al. page)")
     run.add_argument("--strict", action="store_true", help="fail the book build on Sphinx warnings")
@@ -62,6 +62,17 @@ def _parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list the known model names")
     return parser
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer >= 1 (``--jobs 0`` would otherwise quietly mean one at a time)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1 (1: one page at a time), got {text!r}")
+    return value
 
 
 def _list_models() -> None:
