@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from helpers import scorecard, suite
+from test_reliability import full_book  # a book folder with the repository's configuration
 
 REPO = Path(__file__).parents[1]
 DATA = REPO / "tests" / "data" / "notebooks"
@@ -30,11 +31,7 @@ def book_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A book with two throwaway notebooks executed for two fake models, sources written."""
     root = tmp_path_factory.mktemp("book-test")
     notebooks = Path(shutil.copytree(DATA, root / "notebooks"))
-    book = root / "book"
-    book.mkdir()
-    shutil.copy(REPO / "book" / "_config.yml", book)
-    for folder in ("_ext", "_static"):  # the config's local extension and favicon
-        shutil.copytree(REPO / "book" / folder, book / folder)
+    book = full_book(root / "book")
     for methods in suite.METHODS:
         shutil.copy(REPO / "book" / f"{methods}.md", book)
     for run in suite.plan_runs(notebooks, book, MODELS, ["demo", "cross"]):

@@ -15,6 +15,7 @@ import pytest
 from IPython.core.formatters import format_display_data
 
 from helpers import interactive, suite
+from test_reliability import full_book  # a book folder with the repository's configuration
 
 REPO = Path(__file__).parents[1]
 RNG = np.random.default_rng(0)
@@ -114,11 +115,7 @@ def demo_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import nbformat
     from nbclient import NotebookClient
 
-    book = tmp_path_factory.mktemp("interactive") / "book"
-    book.mkdir()
-    shutil.copy(REPO / "book" / "_config.yml", book)
-    for folder in ("_ext", "_static"):
-        shutil.copytree(REPO / "book" / folder, book / folder)
+    book = full_book(tmp_path_factory.mktemp("interactive") / "book")
     methods = sorted(p.stem for p in (REPO / "book").glob("methods_*.md"))
     for name in methods:
         shutil.copy(REPO / "book" / f"{name}.md", book)

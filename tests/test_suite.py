@@ -25,6 +25,7 @@ from helpers import suite  # noqa: E402
 from helpers.__main__ import main  # noqa: E402
 from helpers.errors import ParameterError, SuiteError  # noqa: E402
 from helpers.report import save_figure, write_key_numbers  # noqa: E402
+from test_reliability import full_book  # noqa: E402  (a book folder with the repository's configuration)
 
 DATA = Path(__file__).parent / "data" / "notebooks"
 
@@ -361,11 +362,7 @@ def test_provenance_records_models_rows_and_tables(tmp_path: Path, monkeypatch) 
 
 @pytest.mark.slow
 def test_two_chapters_execute_at_once_and_build_one_book(nb_dir: Path, tmp_path: Path) -> None:
-    book = tmp_path / "book"
-    book.mkdir()
-    shutil.copy(Path(__file__).parents[1] / "book" / "_config.yml", book)
-    for folder in ("_ext", "_static"):
-        shutil.copytree(Path(__file__).parents[1] / "book" / folder, book / folder)
+    book = full_book(tmp_path / "book")
     models = ["tiny-random-gpt2", "tiny-random-llama"]  # names the runner resolves; the demo pages load nothing
     # A page that takes longer on one model: when the other chapter's page ends first, its end must
     # not stop this one's kernel (it once did: every page after the first then died at start).
@@ -392,11 +389,7 @@ def test_two_chapters_execute_at_once_and_build_one_book(nb_dir: Path, tmp_path:
 def test_one_model_s_two_families_execute_at_once(nb_dir: Path, tmp_path: Path) -> None:
     """With one model, a Stolfo and a Voita page run side by side, each kernel with half the cores
     (the chapter lock once made the second lane wait for the first: no time was saved)."""
-    book = tmp_path / "book"
-    book.mkdir()
-    shutil.copy(Path(__file__).parents[1] / "book" / "_config.yml", book)
-    for folder in ("_ext", "_static"):
-        shutil.copytree(Path(__file__).parents[1] / "book" / folder, book / folder)
+    book = full_book(tmp_path / "book")
     code = ("import os, time\nfrom helpers.report import write_key_numbers\nstart = time.time()\ntime.sleep(6)\n"
             "write_key_numbers(results_dir, {'start': start, 'end': time.time(), "
             "'threads': os.environ.get('OMP_NUM_THREADS'), 'cwd': os.getcwd()}, notebook='page', model=model)")
