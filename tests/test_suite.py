@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -259,6 +260,36 @@ def test_a_runner_s_lanes_share_the_chapter_lock_another_process_waits(tmp_path:
         thread.join()
     assert subprocess.run(probe).returncode == 0  # released when the last lane leaves
     assert suite._FOLDERS[os.path.realpath(tmp_path)].holders == 0
+
+
+def test_lanes_parse_no_python_source(nb_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """ast.parse is not thread-safe on CPython 3.11: two lanes computing their input digests at once
+    (helpers.deps parses the modules' imports) raised "SystemError: AST constructor recursion depth
+    mismatch" and one lane died. The runner parses in its main thread only, before the lanes start."""
+    book = full_book(tmp_path / "book")
+    real_parse, parsers = ast.parse, []
+
+    def parse(*args, **kwargs):
+        parsers.append(threading.current_thread())
+        return real_parse(*args, **kwargs)
+
+    def execute_into(run: suite.Run, staging: Path) -> None:  # no kernel: this test is about the runner
+        lanes.add(threading.current_thread())
+        shutil.copy(run.notebook, staging / f"{run.name}.ipynb")
+        (staging / f"{run.name}_files").mkdir()
+
+    lanes: set[threading.Thread] = set()
+    monkeypatch.setattr(ast, "parse", parse)
+    monkeypatch.setattr(suite, "_execute_into", execute_into)
+    monkeypatch.setattr(suite, "write_book_sources", lambda book_dir: None)
+    monkeypatch.setattr(suite, "build_book", lambda book_dir, strict=False: book_dir / "index.html")
+    models = ["tiny-random-gpt2", "tiny-random-llama"]
+    suite.run_suite(models, ["demo"], "quick", book, nb_dir, jobs=2)
+    assert len(lanes) == 2 and threading.main_thread() not in lanes  # the pages ran in two lane threads
+    assert parsers and set(parsers) == {threading.main_thread()}  # ...and every parse in the main thread
+    monkeypatch.setattr(ast, "parse", real_parse)
+    for run in suite.plan_runs(nb_dir, book, models, ["demo"], "quick"):  # the stamps hold the true digests
+        assert suite.stamped_digest(run) == suite.input_digest(run)
 
 
 def test_page_families_share_no_cached_pass() -> None:

@@ -492,15 +492,16 @@ def use_this_python() -> None:
         os.environ["PATH"] = bindir + os.pathsep + path
 
 
-def execute_run(run: Run, *, force: bool = False) -> bool:
-    """Execute ``run`` unless its page is up to date; return whether it was executed.
+def execute_run(run: Run, *, force: bool = False, digest: str | None = None) -> bool:
+    """Execute ``run`` unless its page is up to date; return whether it was executed. ``digest``:
+    its :func:`input_digest`, computed here if not given (lanes are given it: see :func:`run_suite`).
 
     The notebook executes into a staging folder beside the page; on success the notebook, its
     results folder and then its stamp replace the old ones. On failure (or :class:`Interrupted`)
     the old page stays, the partial notebook is kept as ``<N>.failed.ipynb``, the staging folder
     is removed and :class:`NotebookFailed` is raised with one paragraph saying what went wrong.
     """
-    digest = input_digest(run)  # before running: inputs may be edited meanwhile
+    digest = input_digest(run) if digest is None else digest  # before running: inputs may be edited meanwhile
     if not force and stamped_digest(run) == digest:
         return False
     directory = run.output.parent
@@ -866,7 +867,11 @@ def run_suite(
     executed: set[Run] = set()
     with interruptible():
         check_runs(runs, book_dir)
-        todo = [run for run in runs if force or stamped_digest(run) != input_digest(run)]
+        # Every digest here, in this thread, before any lane starts: helpers.deps parses the modules with
+        # ast.parse, which is not thread-safe on CPython 3.11 (two lanes parsing at once raised
+        # "SystemError: AST constructor recursion depth mismatch" and one lane died).
+        digests = {run: input_digest(run) for run in runs}
+        todo = [run for run in runs if force or stamped_digest(run) != digests[run]]
         with tqdm(total=len(runs), desc="pages", unit="page", dynamic_ncols=True, disable=None) as bar:
             prepare_models(list(dict.fromkeys(m for run in todo for m in run.models)), bar)
             lanes = _lanes(runs, jobs)
@@ -889,7 +894,7 @@ def run_suite(
                     start = time.monotonic()
                     with _ticker(bar, where) if alone else contextlib.nullcontext():
                         try:
-                            ran = execute_run(run, force=force)
+                            ran = execute_run(run, force=force, digest=digests[run])
                         except NotebookFailed as exc:
                             with lock:
                                 failures.append(exc)
