@@ -1,14 +1,38 @@
 """The C++ vocabulary kernel (helpers.vocab_kernel) against the PyTorch reference kernel and hooked re-runs."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+import torch.utils.cpp_extension
 
 from helpers import vocab_kernel
 from helpers.ablation import _vocab_stats, ablate, clean_run, hooked_ablation
 from helpers.corpus import make_rows
 from helpers.models import load_model, special_tokens
 from helpers.unigram import unigram_distribution
+
+def test_kernel_builds_in_the_suite_cache_keyed_by_its_inputs(tmp_path: Path, monkeypatch) -> None:
+    """Built in torch's one folder per machine, the kernel was rebuilt in turn by every checkout
+    with another source; now each cache root, and each source, has its own build folder."""
+    calls: list[dict] = []
+    monkeypatch.setattr(torch.utils.cpp_extension, "load_inline", lambda **kw: calls.append(kw) or "built")
+
+    def build(root: Path, source: str = vocab_kernel._SOURCE) -> Path:
+        monkeypatch.setenv("NEURON_REPRO_CACHE", str(root))
+        monkeypatch.setattr(vocab_kernel, "_MODULE", [])
+        monkeypatch.setattr(vocab_kernel, "_SOURCE", source)
+        assert vocab_kernel.module() == "built"
+        return Path(calls[-1]["build_directory"])
+
+    a, b = build(tmp_path / "a"), build(tmp_path / "b")
+    assert a.is_dir() and a.parent == tmp_path / "a" / "torch_extensions"
+    assert b.is_dir() and b.parent == tmp_path / "b" / "torch_extensions"
+    assert a.name == b.name  # same inputs, same key
+    assert build(tmp_path / "a") == a  # found again
+    assert build(tmp_path / "a", vocab_kernel._SOURCE + "// edited\n") not in (a, b)  # an edited source: a new folder
+
 
 NAMES = ("lse_te", "entropy_te", "argmax_te", "n_above_te", "lse_de", "entropy_de", "lse_freq")
 

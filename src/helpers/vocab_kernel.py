@@ -23,18 +23,28 @@ elements/s on SmolLM2's vocabulary, 1.7e8 on Gemma's).
 The exponential is ATen's ``exp_u20`` (a degree-5 polynomial after range reduction, within 20 ulp,
 about 1e-6 relative): the log-sum-exps and entropies stay within 1e-5 nats of float64 references
 (tests/test_ablation_kernel.py), far inside the suite's 1e-4. The kernel is compiled once per
-machine with ``torch.utils.cpp_extension.load_inline`` (about 30 s, cached under
-``$TORCH_EXTENSIONS_DIR``, by default ``~/.cache/torch_extensions``) with the vector instructions
-ATen reports for the CPU, and runs on ATen's thread pool. Where it cannot be built (no compiler),
+machine with ``torch.utils.cpp_extension.load_inline`` (about 30 s) with the vector instructions
+ATen reports for the CPU, and runs on ATen's thread pool. It is built in the suite's cache,
+``<cache dir>/torch_extensions/<name>-<key>`` (:func:`build_directory`), keyed by everything the
+binary depends on, not in torch's one folder per machine: checkouts with different sources (or
+flags, torch versions) each keep their own build instead of rebuilding it in turn under its lock. Where it cannot be built (no compiler),
 :func:`module` returns None and the ablation uses the PyTorch kernel.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import platform
+import sys
+from pathlib import Path
 from types import ModuleType
 
 import torch
+
+from helpers.io import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +298,7 @@ void exp_sum_floor(torch::Tensor A, torch::Tensor B, torch::Tensor beta, torch::
 }
 """
 
+_FUNCTIONS = ("vocab_stats", "exp_sum_floor")  # the C++ functions the module exposes
 _MODULE: list[ModuleType | None] = []
 
 
@@ -305,15 +316,28 @@ def _flags() -> list[str]:
     return ["-O3", "-ffp-contract=off", *isa]
 
 
+def build_directory(name: str, flags: list[str]) -> Path:
+    """``<cache dir>/torch_extensions/<name>-<key>`` (created if missing): ``key`` is the sha256 (16 hex
+    digits) of the source, the functions, the compiler flags and name, torch's version and C++ ABI, the
+    Python ABI and the machine, so a folder holds one build that every checkout with the same inputs shares."""
+    parts = {"source": _SOURCE, "functions": _FUNCTIONS, "flags": flags, "compiler": os.environ.get("CXX", "c++"),
+             "torch": torch.__version__, "cxx11_abi": bool(torch._C._GLIBCXX_USE_CXX11_ABI),
+             "python": sys.implementation.cache_tag, "machine": platform.machine()}
+    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
+    folder = cache_dir() / "torch_extensions" / f"{name}-{key}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 def module() -> ModuleType | None:
     """The compiled kernel, built on first use; None (with a warning) where it cannot be built."""
     if not _MODULE:
         try:
             from torch.utils.cpp_extension import load_inline
 
-            name = f"neuron_repro_vocab_{torch.backends.cpu.get_cpu_capability().lower()}"
-            _MODULE.append(load_inline(name=name, cpp_sources=_SOURCE, functions=["vocab_stats", "exp_sum_floor"],
-                                       extra_cflags=_flags()))
+            name, flags = f"neuron_repro_vocab_{torch.backends.cpu.get_cpu_capability().lower()}", _flags()
+            _MODULE.append(load_inline(name=name, cpp_sources=_SOURCE, functions=list(_FUNCTIONS), extra_cflags=flags,
+                                       build_directory=str(build_directory(name, flags))))
         except Exception as e:  # no compiler, no ninja, ...: the portable (slower) path still gives exact results
             log.warning("the C++ vocabulary kernel could not be built (%s: %s); using the PyTorch kernel",
                         type(e).__name__, str(e).splitlines()[0] if str(e) else "")
