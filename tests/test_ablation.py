@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from helpers import tiny
-from helpers.ablation import ablate, authors_ablation, clean_run, final_norm_scale, hooked_ablation, token_metrics
+from helpers.ablation import ablate, authors_ablation, authors_way_applies, clean_run, final_norm_scale, hooked_ablation, token_metrics
 from helpers.corpus import make_rows
 from helpers.errors import ParameterError
 from helpers.models import KNOWN_MODELS, from_hf, load_model, special_tokens
@@ -105,9 +105,22 @@ def test_compiled_kernel_equals_eager(setup):
         np.testing.assert_allclose(compiled.per_token[key], result.per_token[key][:40], atol=1e-5)
 
 
+def test_authors_way_applies_exactly_where_it_runs(setup):
+    """Checked up front (bench_ablation skips baseline (b) by it): False for the sandwich norm of
+    tiny-random-gemma3 only, and there authors_ablation refuses; elsewhere it runs."""
+    model, run, _ = setup
+    applies = authors_way_applies(model)
+    assert applies == (model.cfg.repro_spec.location != "gemma3")
+    if applies:
+        assert len(authors_ablation(model, run, [0])) > 0
+    else:
+        with pytest.raises(NotImplementedError, match="sandwich"):
+            authors_ablation(model, run, [0])
+
+
 def test_authors_way_agrees(setup):
     model, run, result = setup
-    if model.cfg.repro_spec.location == "gemma3":
+    if not authors_way_applies(model):
         pytest.skip("the authors' code has no sandwich-norm path")
     frame = authors_ablation(model, run, [0, 7, 21])
     te = frame[frame.kind == "te"]
@@ -227,7 +240,7 @@ def hooked_logits(model, run, neuron: int) -> torch.Tensor:
 
 def test_authors_direct_effect_matches_hooked_rerun_with_frozen_scale(setup):
     model, run, _ = setup
-    if model.cfg.repro_spec.location == "gemma3":
+    if not authors_way_applies(model):
         pytest.skip("the authors' code has no sandwich-norm path")
     neurons = [0, 7, 21]
     frame = authors_ablation(model, run, neurons)

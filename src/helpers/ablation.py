@@ -567,12 +567,18 @@ def hooked_ablation(model: TransformerBridge, run: CleanRun, neuron: int, *, fro
     return token_metrics(picked, run.targets.to(picked.device))
 
 
+def authors_way_applies(model: TransformerBridge, layer: int | None = None) -> bool:
+    """Whether :func:`authors_ablation` can run on ``layer`` (default: the final one): not after a sandwich
+    norm (Gemma 2/3), for which the authors' code has no path. Cheap: for checking before anything long."""
+    return post_norm_gain(model, layer) is None
+
+
 def authors_ablation(model: TransformerBridge, run: CleanRun, neurons: Sequence[int], *,
                      chunk_size: int = 20) -> pd.DataFrame:
     """The authors' way (Methods: stolfo-mean-ablation), for benchmarks: for each evaluated row and each chunk
     of 20 neurons, add δ w_n to the cached residual, re-apply the final norm (recomputed, and frozen),
     unembed (an O(d · vocab) product per pair), and build a pandas frame per neuron per row."""
-    if post_norm_gain(model, run.layer) is not None:
+    if not authors_way_applies(model, run.layer):
         raise NotImplementedError("the authors' code has no sandwich-norm path")
     layer = run.layer
     w_u, b_u = model.W_U.detach().float(), model.b_U.detach().float()
