@@ -9,7 +9,10 @@ model is loaded, and in the suite runner before a kernel is started.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 from helpers.errors import ParameterError
@@ -89,6 +92,8 @@ def validate(values: Mapping[str, Any]) -> dict[str, Any]:
                                  f"pass {small} <= {large}")
     if "device" in checked:
         check_device(checked["device"])
+    if "results_dir" in checked:
+        check_results_dir(checked["results_dir"])
     if "models" in checked and not (checked["models"] and all(isinstance(m, str) and m for m in checked["models"])):
         raise ParameterError(f"parameter models must be a non-empty list of model names, got {checked['models']!r}; "
                              "pass it as YAML: -y 'models: [smollm2-135m, gemma-3-270m]'")
@@ -111,6 +116,20 @@ def check(name: str, value: Any) -> Any:
         raise ParameterError(f"parameter {name} must be {_describe(spec)} ({spec.help}), got {value!r}; "
                              "pass a value in that range")
     return value
+
+
+def check_results_dir(results_dir: str) -> str:
+    """The page's results folder, created if missing; :class:`ParameterError` if it cannot be written."""
+    folder = Path(results_dir).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ParameterError(f"parameter results_dir: cannot write to {str(folder)!r} ({exc.strerror or exc}); "
+                             "pass -p results_dir a folder you can write to") from exc
+    return results_dir
 
 
 def check_device(device: str) -> str:
