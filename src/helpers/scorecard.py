@@ -529,8 +529,8 @@ def page_verdicts(notebook: str, numbers: dict[str, Any], models: str | list[str
     lines = ["**What this model shows**" if len(models) == 1 else "**What the models show**",
              "(verdict rules: Methods, *Intervals and verdicts*):", ""]
     if [m for m in models if twins.is_twin(m)]:
-        lines[-1:] = ["", "Null twins learned nothing: a verdict other than not reproduced on a twin means the rule "
-                      "does not discriminate (the paper's controls aside).", ""]
+        lines[-1:] = ["", "Null twins learned nothing: reproduced or partly on a twin means the rule does not "
+                      "discriminate (the paper's controls aside; the scorecard caps those claims).", ""]
     for claim in mine:
         tags = "".join([" **Control** (the paper's own; expected to hold on a null twin)." if claim.control else "",
                         f" **Circular, not counted**: {md_escape(claim.circular)}." if claim.circular else ""])
