@@ -16,25 +16,28 @@ from typing import Iterator
 import pytest
 import yaml
 
-from helpers import scorecard, suite
+from helpers import scorecard, suite, twins
 from test_reliability import full_book  # a book folder with the repository's configuration
 
 REPO = Path(__file__).parents[1]
 DATA = REPO / "tests" / "data" / "notebooks"
 MODELS = ["model-a", "model-b"]
+TWIN = "null-init:model-a"  # a null twin's chapter: the demo pages do not load the model
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
+# Emoji blocks (pictographs, dingbats such as ✅ ❌, misc symbols such as ⚠, the emoji presentation selector).
+EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F]")
 
 
 @pytest.fixture(scope="module")
 def book_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A book with two throwaway notebooks executed for two fake models, sources written."""
+    """A book with two throwaway notebooks executed for two fake models and a twin, sources written."""
     root = tmp_path_factory.mktemp("book-test")
     notebooks = Path(shutil.copytree(DATA, root / "notebooks"))
     book = full_book(root / "book")
     for methods in suite.METHODS:
         shutil.copy(REPO / "book" / f"{methods}.md", book)
-    for run in suite.plan_runs(notebooks, book, MODELS, ["demo", "cross"]):
+    for run in suite.plan_runs(notebooks, book, [*MODELS, TWIN], ["demo", "cross"]):
         suite.execute_run(run)
     with pytest.raises(suite.NotebookFailed):  # a failed run must stay out of the book
         suite.execute_run(suite.plan_runs(notebooks, book, ["model-a"], ["fails"])[0])
@@ -49,13 +52,23 @@ def _more_than(limit: int) -> scorecard.Judge:
     return judge
 
 
-DEMO_CLAIMS = [
-    scorecard.Claim("D-1", "Demo 2026", "Fig 1", "Squares sum to more than 0.", "64 rows", "demo", "sum > 0",
+def _trained_only(numbers: dict, model: str) -> scorecard.Result:
+    """A stand-in for a rule that discriminates: it fails on the twin (the demo's numbers cannot)."""
+    return scorecard.Result("1 [1, 1]", scorecard.NOT if twins.is_twin(model) else scorecard.REPRODUCED)
+
+
+DEMO_CLAIMS = [  # D-1 passes on the twin too (capped), D-4 is a control, D-5 circular, D-6 discriminates
+    scorecard.Claim("D-1", "Demo 2026", "Fig 1", "Squares |sum| to more than 0.", "64 rows", "demo", "|sum| > 0",
                     _more_than(0)),
     scorecard.Claim("D-2", "Demo 2026", "Fig 1", "Squares sum to more than a million.", "64 rows", "demo",
                     "sum > 10⁶", _more_than(10**6)),
     scorecard.Claim("D-3", "Demo 2026", "Fig 2", "A page that never ran.", "-", "absent", "-",
                     lambda n, m: scorecard.Result("1", scorecard.REPRODUCED)),
+    scorecard.Claim("D-4", "Demo 2026", "Fig 2", "Random squares sum to more than 0.", "-", "demo", "sum > 0",
+                    _more_than(0), control=True),
+    scorecard.Claim("D-5", "Demo 2026", "Fig 2", "Selected squares are positive.", "-", "demo", "sum > 0",
+                    _more_than(0), circular="the rule selects positive squares"),
+    scorecard.Claim("D-6", "Demo 2026", "Fig 3", "Only trained models square.", "-", "demo", "-", _trained_only),
 ]
 
 
@@ -72,10 +85,12 @@ def test_toc_references_existing_files(book_dir: Path) -> None:
     toc = yaml.safe_load((book_dir / "_toc.yml").read_text())
     assert toc["format"] == "jb-book" and toc["root"] == "intro"
     files = toc_files(toc)
+    twin_dir = suite.chapter_name(TWIN)
     assert files == [
         "scorecard", "methods_stolfo", "methods_voita",
         "runs/model-a/index", "runs/model-a/demo",
         "runs/model-b/index", "runs/model-b/demo",
+        f"runs/{twin_dir}/index", f"runs/{twin_dir}/demo",
         "runs/_cross/index", "runs/_cross/cross",
     ]  # fmt: skip
     for doc in ["intro", *files]:
@@ -83,17 +98,31 @@ def test_toc_references_existing_files(book_dir: Path) -> None:
     assert (book_dir / "runs" / "model-a" / "fails.failed.ipynb").exists()  # kept, but not listed
     index = (book_dir / "runs" / "model-a" / "index.md").read_text()
     assert "[Demo figure: squares](demo.ipynb)" in index  # title = the notebook's first heading
+
+
+def test_scorecard_and_front_page_apply_the_twin_test(book_dir: Path) -> None:
     card = (book_dir / "scorecard.md").read_text()
-    # demo ran with the quick profile's n_rows = 64 (0² + ... + 63² = 85344): reproduced, not, n/a
-    assert ("| **D-1** (Fig 1) | Squares sum to more than 0. | 64 rows | sum > 0 | "
-            "[85344<br>✅ reproduced](runs/model-a/demo.ipynb) |") in card
-    assert "[85344<br>❌ not reproduced](runs/model-b/demo.ipynb)" in card and "not run<br>n/a" in card
-    assert "**`model-a`**: Demo 2026: 1 reproduced, 1 not reproduced, 1 n/a" in card
+    twin_dir = suite.chapter_name(TWIN)
+    # demo ran with the quick profile's n_rows = 64 (0² + ... + 63² = 85344). D-1 passes on the twin,
+    # so model-a's reproduced is capped to partly; the twin's column comes last.
+    header = re.search(r"<thead>.*?</thead>", card).group(0)
+    assert header.index(">model-a<") < header.index(">model-b<") < header.index("null-init twin")
+    row = re.search(r'<tr class="no-discr"><th scope="row"><a href="#claim-d-1">D-1</a>.*?</tr>', card).group(0)
+    assert "Squares |sum| to more than 0" in row and "no discr." in row
+    assert row.count('class="v-partly"') == 2 and row.count("P*") == 2 and row.count('class="v-reproduced twin"') == 1
+    assert '<a href="runs/model-a/demo.html">' in row and f'<a href="runs/{twin_dir}/demo.html">' in row
+    assert "- [`model-a`](runs/model-a/demo.ipynb): " + scorecard.badge(scorecard.PARTLY) + ": 85344 (reproduced" in card
+    assert "\\|sum\\| \\> 0" in card  # the rule, escaped in its section
+    assert "| `model-a` | Demo 2026 | 2 | 1 | 1 | 1 | 1 circular |" in card
+    assert f"| `{TWIN}` (null twin: control) | Demo 2026 | 1 | 0 | 2 | 1 | 1 circular, 1 control |" in card
     intro = (book_dir / "intro.md").read_text()
     assert "Stolfo et al. 2024" in intro and "Voita et al. 2023" in intro
     assert ":::{warning}" not in intro  # model-a and model-b have no caveats to warn about
-    assert "- **Demo 2026**: 1 reproduced, 1 not reproduced, 1 n/a." in intro
-    assert "  - Reproduced: D-1 (Squares sum to more than 0)." in intro
+    assert "| `model-b` | Demo 2026 | 2 | 1 | 1 | 1 | 1 circular |" in intro
+    assert "- Reproduced on `model-a`: {ref}`D-4 <claim-d-4>`, {ref}`D-6 <claim-d-6>`." in intro
+    assert "- Does not discriminate" in intro and "{ref}`D-1 <claim-d-1>`, {ref}`D-5 <claim-d-5>`." in intro
+    assert "- Circular, not counted: {ref}`D-5 <claim-d-5>`." in intro
+    assert not EMOJI.search(card + intro)
 
 
 @pytest.fixture(scope="module")
@@ -226,12 +255,12 @@ def test_pages_render_in_a_headless_browser(browser: object, server: str, book_d
     WebDriverWait(browser, 10).until(lambda d: d.current_url.endswith("/intro.html"))  # its redirect
     check_page(browser, server + "intro.html", server)
     card = check_page(browser, server + "scorecard.html", server)
-    cells = [link for link in card["links"] if "/runs/" in link]
-    assert sorted(cells) == sorted(f"{server}runs/{m}/demo.html" for m in MODELS for _ in range(2))
-    for link in cells:
+    pages = {link for link in card["links"] if "/runs/" in link}  # from the claims' sections
+    assert pages == {f"{server}runs/{suite.chapter_name(m)}/demo.html" for m in [*MODELS, TWIN]}
+    for link in pages:
         assert http_status(link) == 200, link
     chapters = sorted(p.parent.name for p in (book_dir / "runs").glob("*/index.md"))
-    assert chapters == sorted([*MODELS, suite.CROSS])
+    assert chapters == sorted([*MODELS, suite.chapter_name(TWIN), suite.CROSS])
     for chapter in chapters:
         index = check_page(browser, f"{server}runs/{chapter}/index.html", server)
         pages = [link for link in index["links"] if link.startswith(f"{server}runs/{chapter}/")]
@@ -242,6 +271,51 @@ def test_pages_render_in_a_headless_browser(browser: object, server: str, book_d
             shown = check_page(browser, page, server)
             assert shown["figures"] >= 1, f"{page}: no figure image"
     print(f"\nbrowser checks: {time.monotonic() - start:.1f} s")
+
+
+@pytest.mark.slow
+def test_scorecard_matrix_fits_1280px_with_a_verdict_in_every_cell(browser: object, server: str) -> None:
+    """At 1280 px: every claim row has a verdict mark in every model column (the twin's included),
+    the matrix needs no scrolling and the page none sideways, row links reach the claim's section,
+    cell links reach the page, and neither the scorecard nor the front page contains an emoji."""
+    browser.set_window_size(1280, 900)  # type: ignore[attr-defined]
+    check_page(browser, server + "scorecard.html", server)
+    shown = browser.execute_script(  # type: ignore[attr-defined]
+        """
+        const table = document.querySelector('main table.scorecard');
+        const wrap = table.parentElement;
+        return {
+          columns: [...table.querySelectorAll('thead th')].map(th => th.textContent.trim()),
+          rows: [...table.querySelectorAll('tbody tr:not(.paper)')].map(tr => ({
+            head: tr.querySelector('th').textContent.trim(),
+            anchor: document.getElementById(tr.querySelector('th a').getAttribute('href').slice(1)) !== null,
+            cells: [...tr.querySelectorAll('td')].map(td => [td.textContent.trim(), td.className,
+                                                              td.querySelector('a') ? td.querySelector('a').href : null,
+                                                              td.getBoundingClientRect().right]),
+          })),
+          table: table.scrollWidth, wrap: wrap.clientWidth, right: table.getBoundingClientRect().right,
+          page: document.documentElement.scrollWidth, window: window.innerWidth,
+          html: document.documentElement.outerHTML,
+        };
+        """
+    )
+    assert shown["window"] <= 1280 and len(shown["columns"]) == 1 + len(MODELS) + 1
+    assert [r["head"].split()[0] for r in shown["rows"]] == [c.id for c in DEMO_CLAIMS]
+    for row in shown["rows"]:
+        assert row["anchor"], row["head"]
+        assert len(row["cells"]) == len(MODELS) + 1, row
+        for text, classes, link, right in row["cells"]:
+            assert re.match(r"[●◐○–]\s(R|P|N|n/a)\*?", text) and classes.split()[0].startswith("v-"), (row["head"], text)
+            assert right <= shown["window"], (row["head"], text)
+            assert link is None or http_status(link) == 200, link
+    assert shown["table"] <= shown["wrap"] and shown["page"] <= shown["window"], shown
+    assert not EMOJI.search(shown["html"])
+    browser.get(server + "intro.html")  # type: ignore[attr-defined]
+    front = browser.execute_script(  # type: ignore[attr-defined]
+        "return [document.documentElement.outerHTML, [...document.querySelectorAll('main table tbody tr')]"
+        ".map(tr => tr.cells[0].textContent.trim())];"
+    )
+    assert not EMOJI.search(front[0]) and front[1] == [*MODELS, f"{TWIN} (null twin: control)"]
 
 
 def test_front_page_warns_about_the_book_s_own_models() -> None:

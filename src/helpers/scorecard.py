@@ -10,8 +10,14 @@ verdicts"):
 - **partly**: the point estimate is, but the interval reaches across (or only the qualitative half
   of a two-part claim holds);
 - **not reproduced**: the point estimate is not on the claim's side;
-- **n/a**: the page did not run for this model, or the claim is about something this model does
-  not have (e.g. a neuron the paper names in another model).
+- **n/a**: the page did not run for this model, the claim is about something this model does
+  not have (e.g. a neuron the paper names in another model), or the claim is about the page's
+  followed neuron and no neuron passes the selection rule (the page's stand-in is not judged).
+
+Null twins (:mod:`helpers.twins`) are the controls: a claim whose rule gives reproduced or partly
+on a twin **does not discriminate** (:func:`discriminates`), and no real model scores better than
+partly on it (:func:`cap`). The paper's own control claims (``Claim.control``) are exempt; claims
+that follow from a selection rule by construction (``Claim.circular``) are shown but not counted.
 
 A rule is never weaker than the claim: where the paper gives a number, the rule compares with it.
 """
@@ -21,8 +27,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
+from helpers import twins
 from helpers.io import read_json
 from helpers.report import KEY_NUMBERS_FILE
 from helpers.stats import Estimate, is_estimate
@@ -36,6 +43,7 @@ VERDICTS = (REPRODUCED, PARTLY, NOT, NA)
 class Result:
     shown: str  # our value, with its interval
     verdict: str  # REPRODUCED, PARTLY or NOT
+    note: str = ""  # why the verdict is not the rule's own (capped by the twin test)
 
 
 Judge = Callable[[dict[str, Any], str], "Result | None"]
@@ -52,6 +60,8 @@ class Claim:
     rule: str  # how the verdict is formed
     judge: Judge  # (the page's key numbers, model name) -> Result, or None for n/a
     follows: str = ""  # "entropy" / "frequency": the claim is about the page's followed neuron of that kind
+    control: bool = False  # the paper's own control (e.g. random neurons): expected to pass on a twin, exempt
+    circular: str = ""  # non-empty: why the claim follows from a selection rule by construction (not counted)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,7 +201,7 @@ CLAIMS: list[Claim] = [
     Claim("S-10b", STOLFO, "Fig 2c", "… and randomly selected neurons (total ≈ direct).",
           f"{_G2S}: the random neurons' boxes of total and direct effect alike", "fig2c_total_vs_direct",
           "median per-token |ΔL| total / direct of the pooled random neurons within [0.8, 1.25]",
-          between("te_over_de_random", 0.8, 1.25)),
+          between("te_over_de_random", 0.8, 1.25), control=True),
     Claim("S-13", STOLFO, "Fig 2e",
           "Entropy neurons (red) show significant LayerNorm-mediated effects and high projection onto the null "
           "space (ρ).", f"{_G2S}: ρ (k = 12) and 1 − DE/TE rise together; the red neurons top both",
@@ -381,41 +391,22 @@ def read_numbers(chapter_dir: Path) -> dict[str, dict[str, Any]]:
     return found
 
 
+NO_NEURON = "no neuron passes the rule: nothing to judge"
+
+
 def evaluate(claim: Claim, numbers: dict[str, dict[str, Any]], model: str) -> Result:
-    """The claim's result for one model; n/a when its page did not run or the claim does not apply."""
+    """The claim's result for one model; n/a when its page did not run, the claim does not apply, or
+    the claim is about the followed neuron and the page follows a stand-in (no neuron passes the rule)."""
     if claim.page not in numbers:
         return Result("not run", NA)
+    suffix = {"entropy": "", "frequency": "_frequency"}.get(claim.follows)
+    if suffix is not None and numbers[claim.page].get(f"followed{suffix}_kind") == "stand-in":
+        return Result(NO_NEURON, NA)
     try:
         result = claim.judge(numbers[claim.page], model)
     except (KeyError, TypeError, ValueError, ZeroDivisionError, IndexError, AttributeError):
         return Result("not measured", NA)
-    if result is None:
-        return Result("does not apply", NA)
-    suffix = {"entropy": "", "frequency": "_frequency"}.get(claim.follows)
-    if suffix is not None and numbers[claim.page].get(f"followed{suffix}_kind") == "stand-in":
-        label = numbers[claim.page].get(f"followed{suffix}")
-        result = Result(f"{result.shown} (on {label}, a stand-in: no neuron passes the rule)", result.verdict)
-    return result
-
-
-MARK = {REPRODUCED: "✅ reproduced", PARTLY: "🟡 partly", NOT: "❌ not reproduced", NA: "n/a"}
-
-
-def page_verdicts(notebook: str, numbers: dict[str, Any], models: str | list[str] = "") -> str:
-    """Markdown for a page: what each model shows for each claim the page measures."""
-    mine = [c for c in CLAIMS if c.page == notebook]
-    if not mine:
-        return ""
-    models = [models] if isinstance(models, str) else list(models)
-    lines = ["**What this model shows**" if len(models) == 1 else "**What the models show**",
-             "(verdict rules: Methods, *Intervals and verdicts*):", ""]
-    for claim in mine:
-        lines.append(f"- *{claim.quote}* ({claim.paper}, {claim.where}; paper: {claim.reported}). Rule: {claim.rule}.")
-        for model in models:
-            result = evaluate(claim, {notebook: numbers}, model)
-            who = f"`{model}`: " if len(models) > 1 else ""
-            lines.append(f"  - {who}{MARK[result.verdict]}: {result.shown}")
-    return "\n".join(lines)
+    return Result("does not apply", NA) if result is None else result
 
 
 def results(chapters: dict[str, Path], cross_dir: Path | None, claims: list[Claim]) -> dict[str, list[Result]]:
@@ -428,42 +419,125 @@ def results(chapters: dict[str, Path], cross_dir: Path | None, claims: list[Clai
     return out
 
 
-def totals(per_model: dict[str, list[Result]], claims: list[Claim]) -> dict[str, dict[str, dict[str, int]]]:
-    """{model: {paper: {verdict: count}}}."""
+# --- the twin test ----------------------------------------------------------------------------
+
+
+def discriminates(results_by_model: Mapping[str, Result]) -> bool:
+    """Whether a claim's rule fails on every null twin among the models: False as soon as one twin
+    (a network that learned nothing) gives reproduced or partly."""
+    return not passing_twins(results_by_model)
+
+
+def passing_twins(results_by_model: Mapping[str, Result]) -> list[str]:
+    """The null twins on which the rule gives reproduced or partly."""
+    return [m for m, r in results_by_model.items() if twins.is_twin(m) and r.verdict in (REPRODUCED, PARTLY)]
+
+
+def cap(result: Result, passing: list[str]) -> Result:
+    """A real model's result on a claim that does not discriminate: reproduced becomes partly, and
+    the note says which twin the rule also passes on; any other verdict is kept."""
+    if result.verdict != REPRODUCED or not passing:
+        return result
+    return Result(result.shown, PARTLY, f"reproduced by the rule, capped to partly: it also passes on {', '.join(passing)}")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One claim across the book's models, the twin test applied."""
+
+    claim: Claim
+    results: dict[str, Result]  # model -> result (real models capped where the claim does not discriminate)
+    discriminates: bool  # False: a twin gives reproduced or partly (never False for a control claim)
+    passing: tuple[str, ...] = ()  # the twins it passes on
+
+
+def ordered(models: list[str]) -> list[str]:
+    """The real models in their order, then the null twins (the controls)."""
+    return [m for m in models if not twins.is_twin(m)] + [m for m in models if twins.is_twin(m)]
+
+
+def judged(claims: list[Claim], per_model: dict[str, list[Result]]) -> list[Row]:
+    """The scorecard's rows: each claim's results per model (real models first, then twins), capped by
+    :func:`cap` where the claim is not a control and :func:`discriminates` is False."""
+    models = ordered(list(per_model))
+    rows = []
+    for i, claim in enumerate(claims):
+        mine = {m: per_model[m][i] for m in models}
+        passing = [] if claim.control else passing_twins(mine)
+        capped = {m: r if twins.is_twin(m) else cap(r, passing) for m, r in mine.items()}
+        rows.append(Row(claim, capped, not passing, tuple(passing)))
+    return rows
+
+
+CIRCULAR, CONTROL = "circular", "control"
+BUCKETS = (*VERDICTS, CIRCULAR, CONTROL)  # CIRCULAR and CONTROL are shown, not counted
+
+
+def bucket(row: Row, model: str) -> str:
+    """Where ``model``'s result on the row counts: its (capped) verdict, or CIRCULAR (a claim that
+    restates its selection), or CONTROL (the paper's control claim on a twin, expected to pass)."""
+    if row.claim.circular:
+        return CIRCULAR
+    if row.claim.control and twins.is_twin(model):
+        return CONTROL
+    return row.results[model].verdict
+
+
+def totals(rows: list[Row]) -> dict[str, dict[str, dict[str, int]]]:
+    """{model: {paper: {bucket: count}}}, buckets as in :func:`bucket`."""
     out: dict[str, dict[str, dict[str, int]]] = {}
-    for model, rows in per_model.items():
-        for claim, result in zip(claims, rows):
-            counts = out.setdefault(model, {}).setdefault(claim.paper, dict.fromkeys(VERDICTS, 0))
-            counts[result.verdict] += 1
+    for row in rows:
+        for model in row.results:
+            counts = out.setdefault(model, {}).setdefault(row.claim.paper, dict.fromkeys(BUCKETS, 0))
+            counts[bucket(row, model)] += 1
     return out
 
 
-def markdown(chapters: dict[str, Path], claims: list[Claim], link_base: Path, cross_dir: Path | None = None) -> str:
-    """The scorecard page: one row per claim, one column per model chapter (name -> directory)."""
-    per_model = results(chapters, cross_dir, claims)
-    lines = ["# Scorecard", "",
-             "Each checkable claim of the two papers that a page of this book measures: the claim in the paper's "
-             "words, what the paper reports and on which model, and for each model of this book our value with its "
-             "95 % interval and a verdict by the rule written under the claim. **The models of this book are not the "
-             "papers' models** (unless the book was run on them): a verdict says whether the effect shows in *that* "
-             "model at these sizes, not whether the paper is right. Verdicts use the interval: *reproduced* when "
-             "the whole interval is on the claim's side, *partly* when only the point estimate is, *not reproduced* "
-             "otherwise, *n/a* when the page did not run or the claim is about something the model does not have "
-             "(see Methods, *Intervals and verdicts*).", ""]
-    summary = totals(per_model, claims)
-    for model, papers in summary.items():
-        parts = [f"{paper}: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) for paper, counts in papers.items()]
-        lines.append(f"- **`{model}`**: " + "; ".join(parts))
-    lines += ["", "| claim | the paper says | paper reports | rule |" + "".join(f" `{m}` |" for m in chapters),
-              "|" + " --- |" * (4 + len(chapters))]
-    for i, claim in enumerate(claims):
-        cells = []
-        for model, directory in chapters.items():
-            result = per_model[model][i]
-            targets = [d / f"{claim.page}.ipynb" for d in (directory, cross_dir) if d is not None]
-            target = next((t for t in targets if t.exists()), None)
-            text = f"{result.shown}<br>{MARK[result.verdict]}"
-            cells.append(f"[{text}]({target.relative_to(link_base).as_posix()})" if target else text)
-        lines.append(f"| **{claim.id}** ({claim.where}) | {claim.quote} | {claim.reported} | {claim.rule} | "
-                     + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+# --- marks ------------------------------------------------------------------------------------
+
+# Shapes from common text fonts (DejaVu, Liberation, Noto Sans), distinct in greyscale; no emoji.
+SHAPE = {REPRODUCED: "●", PARTLY: "◐", NOT: "○", NA: "–"}
+CODE = {REPRODUCED: "R", PARTLY: "P", NOT: "N", NA: "n/a"}
+MARK = {v: f"{SHAPE[v]} {v}" for v in VERDICTS}  # plain text: "● reproduced"
+
+
+def css_class(verdict: str) -> str:
+    """``v-reproduced``, ``v-partly``, ``v-not-reproduced``, ``v-na`` (book/_static/verdicts.css)."""
+    return "v-" + verdict.replace("n/a", "na").replace(" ", "-")
+
+
+def badge(verdict: str) -> str:
+    """Inline HTML for a verdict: its shape and word, coloured by CSS (readable without it)."""
+    return f'<span class="verdict {css_class(verdict)}">{MARK[verdict]}</span>'
+
+
+_MD_SPECIAL = "\\`*_[]|<>${}#~&"
+
+
+def md_escape(text: str) -> str:
+    """``text`` as literal inline Markdown: every character Markdown, MyST or dollar-math would read
+    (``|``, ``*``, ``_``, ``[``, ``$``, ``<`` …) backslash-escaped."""
+    return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
+
+
+def page_verdicts(notebook: str, numbers: dict[str, Any], models: str | list[str] = "") -> str:
+    """Markdown for a page: what each model shows for each claim the page measures."""
+    mine = [c for c in CLAIMS if c.page == notebook]
+    if not mine:
+        return ""
+    models = [models] if isinstance(models, str) else list(models)
+    lines = ["**What this model shows**" if len(models) == 1 else "**What the models show**",
+             "(verdict rules: Methods, *Intervals and verdicts*):", ""]
+    if [m for m in models if twins.is_twin(m)]:
+        lines[-1:] = ["", "Null twins learned nothing: reproduced or partly on a twin means the rule does not "
+                      "discriminate (the paper's controls aside; the scorecard caps those claims).", ""]
+    for claim in mine:
+        tags = "".join([" **Control** (the paper's own; expected to hold on a null twin)." if claim.control else "",
+                        f" **Circular, not counted**: {md_escape(claim.circular)}." if claim.circular else ""])
+        lines.append(f"- *{md_escape(claim.quote)}* ({md_escape(claim.paper)}, {md_escape(claim.where)}; paper: "
+                     f"{md_escape(claim.reported)}). Rule: {md_escape(claim.rule)}.{tags}")
+        for model in models:
+            result = evaluate(claim, {notebook: numbers}, model)
+            who = f"`{model}`: " if len(models) > 1 else ""
+            lines.append(f"  - {who}{badge(result.verdict)}: {md_escape(result.shown)}")
+    return "\n".join(lines)

@@ -49,7 +49,7 @@ import yaml
 from tqdm import tqdm
 
 import helpers
-from helpers import deps, provenance, scorecard
+from helpers import deps, provenance, scorecard, scorecard_page, twins
 from helpers.errors import ParameterError, SuiteError
 from helpers.io import atomic_path, content_identity, manifest_problem, read_json, sha256_file, write_json
 from helpers.profiles import PROFILES, sizes
@@ -1178,8 +1178,9 @@ def write_book_sources(book_dir: Path, claims: list[scorecard.Claim] | None = No
     claims = scorecard.CLAIMS if claims is None else claims
     models = {ch.title: ch.directory for ch in chapters if ch.directory.name != CROSS}
     cross = book_dir / "runs" / CROSS
-    _write_text(book_dir / "scorecard.md", scorecard.markdown(models, claims, book_dir, cross))
-    _write_text(book_dir / "intro.md", _intro(book_dir, chapters, scorecard.results(models, cross, claims), claims))
+    _write_text(book_dir / "scorecard.md", scorecard_page.markdown(models, claims, book_dir, cross))
+    rows = scorecard.judged(claims, scorecard.results(models, cross, claims))
+    _write_text(book_dir / "intro.md", _intro(book_dir, chapters, rows))
     parts = [
         {
             "caption": caption,
@@ -1230,23 +1231,17 @@ def _chapter_index(chapter: Chapter) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _intro(book_dir: Path, chapters: list[Chapter], results: dict[str, list[scorecard.Result]],
-           claims: list[scorecard.Claim]) -> str:
+def _intro(book_dir: Path, chapters: list[Chapter], rows: list[scorecard.Row]) -> str:
     """The front page: what the book is, what reproduced on each model, how to read a page."""
     listing = [f"- [{ch.title}]({_doc(book_dir, ch.directory / 'index.md')}): {len(ch.pages)} "
                f"page{'s' if len(ch.pages) != 1 else ''}" for ch in chapters]
-    verdicts = []
-    for model, rows in results.items():
-        verdicts += [f"### `{model}`", ""]
-        for paper in dict.fromkeys(c.paper for c in claims):
-            mine = [(c, r) for c, r in zip(claims, rows) if c.paper == paper]
-            counts = {v: sum(r.verdict == v for _, r in mine) for v in scorecard.VERDICTS}
-            verdicts.append(f"- **{paper}**: " + ", ".join(f"{n} {v}" for v, n in counts.items() if n) + ".")
-            for verdict in (scorecard.REPRODUCED, scorecard.NOT):
-                named = [f"{c.id} ({_short(c.quote)})" for c, r in mine if r.verdict == verdict]
-                if named:
-                    verdicts.append(f"  - {verdict.capitalize()}: " + "; ".join(named) + ".")
-        verdicts.append("")
+    models = list(rows[0].results) if rows else []
+    verdicts = [scorecard_page.summary_table(rows), ""] if rows else []
+    for model in (m for m in models if not twins.is_twin(m)):
+        named = [f"{{ref}}`{r.claim.id} <{scorecard_page.anchor(r.claim)}>`" for r in rows
+                 if scorecard.bucket(r, model) == scorecard.REPRODUCED]
+        verdicts.append(f"- Reproduced on `{model}`: " + (", ".join(named) or "none") + ".")
+    verdicts += [*scorecard_page.passing_lines(rows), ""]
     has_methods = all((book_dir / f"{name}.md").exists() for name in METHODS)
     rules = "Methods: {ref}`stolfo-intervals`" if has_methods else "the Methods pages"
     methods = ("on the Methods pages ([Stolfo et al.](methods_stolfo.md), [Voita et al.](methods_voita.md))"
@@ -1260,10 +1255,12 @@ def _intro(book_dir: Path, chapters: list[Chapter], results: dict[str, list[scor
         "induction case study;",
         "- Voita et al. 2023, *Neurons in Large Language Models: Dead, N-gram, Positional*: **dead neurons**, "
         "**token and n-gram detectors**, and **positional neurons**.", "",
-        *([":::{warning}", warning, ":::", ""] if (warning := caveat(list(results))) else []),
+        *([":::{warning}", warning, ":::", ""] if (warning := caveat(models)) else []),
         "## What reproduced", "",
         "Each claim of the papers that a page measures has a verdict on each model, by a rule stated in the "
-        f"[scorecard](scorecard.md) from the value and its 95 % interval ({rules}).", "",
+        f"[scorecard](scorecard.md) from the value and its 95 % interval ({rules}). Null twins (untrained copies "
+        "of a model) are the controls: a claim whose rule passes on a twin counts at most as partly, and claims "
+        "that restate a selection rule (circular) are not counted.", "",
         *verdicts,
         "## How to read a page", "",
         "Each page is one figure: it opens with the claim in the paper's words, how it is measured here and what "
@@ -1275,12 +1272,6 @@ def _intro(book_dir: Path, chapters: list[Chapter], results: dict[str, list[scor
         "nothing.", "",
         "## Chapters", "", *listing, "",
     ])
-
-
-def _short(text: str, width: int = 70) -> str:
-    """The first ``width`` characters of a claim, cut at a word."""
-    text = text.strip().rstrip(".")
-    return text if len(text) <= width else text[:width].rsplit(" ", 1)[0] + " …"
 
 
 def build_book(book_dir: Path, *, strict: bool = False) -> Path:
