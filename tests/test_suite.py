@@ -183,7 +183,8 @@ def test_cli_exit_codes(nb_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     book = tmp_path / "book"
     book.mkdir()
     (book / "_config.yml").write_text("title: test\n")
-    common = ["--notebook-dir", str(nb_dir), "--book-dir", str(book), "--models", "tiny-random-gpt2"]
+    common = ["--notebook-dir", str(nb_dir), "--book-dir", str(book), "--controls", "none",
+              "--models", "tiny-random-gpt2"]
     assert main(["run", *common, "--notebooks", "fails"]) == 1
     err = capsys.readouterr().err
     assert "notebook 'fails' for 'tiny-random-gpt2' failed in cell" in err and "RuntimeError" in err
