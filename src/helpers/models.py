@@ -14,7 +14,8 @@ Kinds of names (``list_models()`` prints them):
 - a local Hugging Face directory or a ``.gguf`` file;
 - ``tiny-random-{gpt2,llama,opt,gemma3}``: seeded tiny models for tests;
 - ``null-init:<model>`` and ``null-shuffled:<model>``: untrained control twins of any of these
-  (:mod:`helpers.twins`), rebuilt in seconds from the model on every load (seeded, so the same weights).
+  (:mod:`helpers.twins`), seeded: made from a registry model or .gguf once and cached beside its
+  float32 copy, from any other model on each load (seconds).
 """
 
 from __future__ import annotations

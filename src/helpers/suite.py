@@ -967,17 +967,18 @@ def page_family(notebook: Path) -> str:
 def _lanes(runs: list[Run], jobs: int) -> list[list[list[Run]]]:
     """The order of execution: groups run one after the other; the lanes of a group at once.
     One lane per model chapter (in plan order) in groups of at most ``jobs``, then the cross-model runs.
-    When the chapters leave cores idle (one model, ``jobs`` = 2), each chapter runs as one lane per
-    page family (:func:`page_family`): a page's single-threaded work (kernel start, imports, model
-    load, tables) then overlaps the other family's, which saves minutes on a 2-core machine."""
+    When a group's chapters leave cores idle (one model, or the third of three, with ``jobs`` = 2),
+    each of its chapters runs as one lane per page family (:func:`page_family`): a page's
+    single-threaded work (kernel start, imports, model load, tables) then overlaps the other
+    family's, which saves minutes on a 2-core machine."""
     if jobs <= 1:
         return [[list(runs)]]
     per_model = {model: [r for r in runs if r.model == model] for model in dict.fromkeys(r.model for r in runs)}
     cross = per_model.pop(None, [])
     chapters = list(per_model.values())
-    if 2 * len(chapters) <= jobs:
-        chapters = [lane for chapter in chapters for lane in _by_family(chapter)]
     groups = [chapters[i:i + jobs] for i in range(0, len(chapters), jobs)]
+    groups = [[lane for chapter in group for lane in _by_family(chapter)] if 2 * len(group) <= jobs else group
+              for group in groups]
     return groups + ([[cross]] if cross else [])
 
 
