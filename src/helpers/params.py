@@ -34,7 +34,8 @@ DTYPES = ("float32", "float64", "bfloat16")
 
 PARAMETERS: dict[str, Param] = {
     # what to run on
-    "model": Param(str, "a name from `python -m helpers models`, a Hub id, or a local directory / .gguf path"),
+    "model": Param(str, "a name from `python -m helpers models`, a Hub id, a local directory / .gguf path, "
+                         "or a null twin of one (null-init:<model>, null-shuffled:<model>)"),
     "models": Param(list, "model names, for a page that compares models"),
     "model_sizes": Param(dict, "per-model sizes of a page that compares models (the runner sets them from the profile)"),
     "results_dir": Param(str, "folder for the page's figures (PNG) and key_numbers.json"),

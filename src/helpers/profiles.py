@@ -5,12 +5,15 @@ minutes. ``paper`` uses the papers' sizes where the data allow (a GPU). A value 
 notebook whose ``parameters`` cell declares that name; a notebook's defaults equal the ``quick``
 values (tests/test_notebooks.py checks it), so a standalone papermill run of a page is the book's
 page. Per-model entries (``"model:<name>"``) override the profile for one model, e.g. fewer
-evaluated rows for a model whose vocabulary makes each token expensive.
+evaluated rows for a model whose vocabulary makes each token expensive; a null twin gets its
+model's entries (it is measured as its model is).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from helpers import twins
 
 PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     # quick: activation means over 64 rows of 256 tokens, effects on up to 128 filtered tokens of each of
@@ -31,7 +34,9 @@ QUICK = PROFILES["quick"]["*"]
 
 
 def sizes(profile: str, notebook: str, model: str | None = None) -> dict[str, Any]:
-    """The profile's values for one notebook and model: ``*``, then the notebook's, then the model's."""
+    """The profile's values for one notebook and model: ``*``, then the notebook's, then the model's
+    (a null twin: its base model's, then its own), so that a twin is measured as its model is."""
     entries = PROFILES[profile]
+    per_model = [] if model is None else list(dict.fromkeys([twins.base_name(model), model]))
     return {**entries.get("*", {}), **entries.get(notebook, {}),
-            **(entries.get(f"model:{model}", {}) if model is not None else {})}
+            **{k: v for m in per_model for k, v in entries.get(f"model:{m}", {}).items()}}

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 import helpers
+from helpers import twins
 
 _NOTES: dict[str, list[dict[str, Any]]] = {"models": [], "corpora": [], "rows": [], "tables": []}
 PACKAGES = ("torch", "transformer-lens", "transformers", "pandas", "papermill")
@@ -54,7 +55,10 @@ def markdown(prov: dict[str, Any], *, wall_s: float | None = None, executed: str
     """One paragraph for the top of a page."""
     parts = []
     for m in prov.get("models", []):
-        parts.append(f"model `{m['name']}` (weights fingerprint `{m['fingerprint']}`, {m['dtype']}, {m['device']})")
+        twin = twins.parse(m["name"])
+        control = f"untrained control twin of `{twin[1]}`: every verdict should fail here; " if twin else ""
+        parts.append(f"model `{m['name']}` ({control}weights fingerprint `{m['fingerprint']}`, {m['dtype']}, "
+                     f"{m['device']})")
     for c in prov.get("corpora", []):
         parts.append(f"corpus `{c['corpus']}` ({c['documents']} documents)")
     for r in prov.get("rows", []):

