@@ -57,6 +57,7 @@ class Page:
         names = [f.name for f in fields(cls) if f.init and f.name not in ("notebook", "declared")]
         given = {name: namespace[name] for name in names if name in namespace}
         page = cls(**params.validate(given), notebook=notebook, declared=frozenset(given))
+        params.check_results_dir(page.results_dir)  # in the kernel: the runner checks its own folders
         page.load()
         display(Markdown(page.describe()))
         return page

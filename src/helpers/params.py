@@ -93,8 +93,6 @@ def validate(values: Mapping[str, Any]) -> dict[str, Any]:
                                  f"pass {small} <= {large}")
     if "device" in checked:
         check_device(checked["device"])
-    if "results_dir" in checked:
-        check_results_dir(checked["results_dir"])
     if "models" in checked and not (checked["models"] and all(isinstance(m, str) and m for m in checked["models"])):
         raise ParameterError(f"parameter models must be a non-empty list of model names, got {checked['models']!r}; "
                              "pass it as YAML: -y 'models: [smollm2-135m, gemma-3-270m]'")
