@@ -7,11 +7,15 @@ a verdict. The verdicts use the interval, never the point alone (book: Methods, 
 verdicts"):
 
 - **reproduced**: the whole interval is on the claim's side of the rule's threshold;
-- **partly**: the point estimate is, but the interval reaches across (or only the qualitative half
-  of a two-part claim holds);
+- **partly**: the point estimate is, but the interval reaches across;
 - **not reproduced**: the point estimate is not on the claim's side;
-- **n/a**: the page did not run for this model, or the claim is about something this model does
-  not have (e.g. a neuron the paper names in another model).
+- **n/a**: the page did not run for this model, the claim is about something this model does not
+  have (e.g. a neuron the paper names in another model), or the number has no usable interval.
+
+A two-part claim (:func:`both`) is reproduced iff both parts are and partly iff both are at least
+partly. Where a bare sign would hold for a network that learned nothing, the rule asks for a margin
+or compares with a reference measured on the same page (:func:`beyond`: e.g. the page's random
+neurons).
 
 A rule is never weaker than the claim: where the paper gives a number, the rule compares with it.
 """
@@ -56,66 +60,123 @@ class Claim:
 
 # ---------------------------------------------------------------------------------------------
 # Rules
+#
+# Every judged number is an Estimate with an interval that contains its point (weight-only numbers
+# use stats.exact, whose interval is the point). A rule's verdict comes from the interval:
+# reproduced when the whole interval is on the claim's side, partly when the point is but the
+# interval reaches across, not reproduced when the point is not. A number without an interval, or
+# whose interval excludes its own point (a bug of the page that wrote it), is n/a with the reason.
+
+_TOL = 1e-9  # relative slack for "the interval contains its point" (float round-off of stored JSON)
 
 
 def _est(numbers: dict[str, Any], key: str) -> Estimate | None:
     value = numbers.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Estimate(float(value), math.nan, math.nan, 0, "no interval")  # judged n/a: "no interval"
     if not is_estimate(value):
         return None
     est = Estimate.from_json(value)
     return None if not math.isfinite(est.value) else est
 
 
+def interval_problem(est: Estimate) -> str | None:
+    """Why ``est`` cannot be judged, or None: no finite interval, or an interval that excludes its point."""
+    if not (math.isfinite(est.low) and math.isfinite(est.high)):
+        return "no interval"
+    slack = _TOL * max(1.0, abs(est.value))
+    if not est.low - slack <= est.value <= est.high + slack:
+        return "its interval excludes its estimate (a bug of the page)"
+    return None
+
+
 def _side(est: Estimate, good: Callable[[float], bool]) -> str:
-    """The interval rule: reproduced if the whole interval satisfies ``good``, partly if the point does."""
-    if good(est.value) and math.isfinite(est.low) and math.isfinite(est.high) and good(est.low) and good(est.high):
-        return REPRODUCED
-    return PARTLY if good(est.value) else NOT
+    """The interval rule: reproduced iff the whole interval satisfies ``good``; partly iff the point does
+    but the interval reaches across; not reproduced iff the point does not; n/a when the estimate has no
+    usable interval (:func:`interval_problem`)."""
+    if interval_problem(est) is not None:
+        return NA
+    if not good(est.value):
+        return NOT
+    return REPRODUCED if good(est.low) and good(est.high) else PARTLY
+
+
+def _judged(est: Estimate | None, good: Callable[[float], bool]) -> Result | None:
+    if est is None:
+        return None
+    problem = interval_problem(est)
+    if problem is not None:
+        return Result(f"{est.text()} (n/a: {problem})", NA)
+    return Result(est.text(), _side(est, good))
 
 
 def above(key: str, threshold: float) -> Judge:
     def judge(numbers: dict[str, Any], model: str) -> Result | None:
-        est = _est(numbers, key)
-        return None if est is None else Result(est.text(), _side(est, lambda x: x > threshold))
+        return _judged(_est(numbers, key), lambda x: x > threshold)
     return judge
 
 
 def below(key: str, threshold: float) -> Judge:
     def judge(numbers: dict[str, Any], model: str) -> Result | None:
-        est = _est(numbers, key)
-        return None if est is None else Result(est.text(), _side(est, lambda x: x < threshold))
+        return _judged(_est(numbers, key), lambda x: x < threshold)
     return judge
 
 
 def between(key: str, low: float, high: float) -> Judge:
     def judge(numbers: dict[str, Any], model: str) -> Result | None:
-        est = _est(numbers, key)
-        return None if est is None else Result(est.text(), _side(est, lambda x: low <= x <= high))
+        return _judged(_est(numbers, key), lambda x: low <= x <= high)
     return judge
 
 
 def both(first: Judge, second: Judge) -> Judge:
-    """A two-part claim: reproduced if both parts are, partly if both at least partly are or one is."""
+    """A two-part claim: reproduced iff both parts are, partly iff both are at least partly, else not
+    reproduced; n/a if either part is n/a."""
     def judge(numbers: dict[str, Any], model: str) -> Result | None:
         a, b = first(numbers, model), second(numbers, model)
         if a is None or b is None:
             return None
         verdicts = {a.verdict, b.verdict}
-        verdict = (REPRODUCED if verdicts == {REPRODUCED} else PARTLY if NOT not in verdicts or REPRODUCED in verdicts
-                   else NOT)
+        verdict = (NA if NA in verdicts else REPRODUCED if verdicts == {REPRODUCED}
+                   else PARTLY if NOT not in verdicts else NOT)
         return Result(f"{a.shown}; {b.shown}", verdict)
     return judge
 
 
-def reaches(key: str, target: float) -> Judge:
-    """'Up to ``target``': reproduced if the interval reaches the target and excludes 0, partly if it
-    excludes 0 only, not reproduced otherwise."""
+def beyond(key: str, reference_key: str, factor: float = 1.0, sign: int = 1) -> Judge:
+    """An effect beyond a reference (e.g. the page's random neurons): ``sign · value`` must exceed
+    ``factor · |reference|``. Reproduced iff the whole interval of ``sign · value`` is above ``factor``
+    times the reference interval's largest magnitude; partly iff the point is above ``factor`` times the
+    reference's point magnitude; else not reproduced. n/a when either has no usable interval."""
     def judge(numbers: dict[str, Any], model: str) -> Result | None:
-        est = _est(numbers, key)
-        if est is None:
+        est, ref = _est(numbers, key), _est(numbers, reference_key)
+        if est is None or ref is None:
             return None
-        verdict = REPRODUCED if est.high >= target and est.low > 0 else PARTLY if est.low > 0 else NOT
-        return Result(est.text(), verdict)
+        shown = f"{est.text()} vs {factor:g} × |reference| {ref.text()}"
+        problem = interval_problem(est) or interval_problem(ref)
+        if problem is not None:
+            return Result(f"{shown} (n/a: {problem})", NA)
+        worst = min(sign * est.low, sign * est.high)
+        if not sign * est.value > factor * abs(ref.value):
+            verdict = NOT
+        elif worst > factor * max(abs(ref.low), abs(ref.high), abs(ref.value)):
+            verdict = REPRODUCED
+        else:
+            verdict = PARTLY
+        return Result(shown, verdict)
+    return judge
+
+
+def applies_if(key: str, minimum: float, why: str, inner: Judge) -> Judge:
+    """``inner``, or n/a (with ``why``) when the page's number ``key`` (a plain number) is below
+    ``minimum``: a precondition of the measurement (e.g. enough of the vocabulary counted)."""
+    def judge(numbers: dict[str, Any], model: str) -> Result | None:
+        value = numbers.get(key)
+        value = value.get("value") if isinstance(value, dict) else value
+        if value is None:
+            return None
+        if not float(value) >= minimum:
+            return Result(f"n/a: {why} ({key} = {float(value):.3g} < {minimum:g})", NA)
+        return inner(numbers, model)
     return judge
 
 
@@ -266,8 +327,8 @@ CLAIMS: list[Claim] = [
     Claim("S-26", STOLFO, "Fig 5b", "… with up to a 70% reduction in entropy.", f"{_G2S}, 11.2378: 70 %",
           "fig5b_clip_ablation",
           "largest mean entropy reduction over the repeat's positions under clip mean-ablation of the followed "
-          "neuron: reproduced if the interval reaches 0.70 and excludes 0, partly if it excludes 0",
-          reaches("max_entropy_reduction_followed", 0.70), follows="entropy"),
+          "neuron, over 2 × the largest of the page's random neurons' (interval over sequences)",
+          beyond("max_entropy_reduction_followed", "max_entropy_reduction_random", 2), follows="entropy"),
     Claim("S-27a", STOLFO, "Fig 5c",
           "Upon the ablation of three induction heads in GPT-2 Small, the activation of entropy neuron 11.2378 "
           "decreases substantially.", f"{_G2S}: L5H1, L5H5, L6H9 ablated together", "fig5c_bos_ablation",
