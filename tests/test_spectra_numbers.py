@@ -129,3 +129,23 @@ def test_fig11_rank_of_the_best_member():
     numbers = stolfo_numbers.fig11(_page(), changes, [4, 10])
     assert numbers["entropy_best_synthetic"] == "9.4"
     assert numbers["entropy_rank_synthetic"].value == 2 and _contains(numbers["entropy_rank_synthetic"])
+
+
+def test_fig5c_third_head_score_is_one_fixed_heads_mean():
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(0, 0.02, (64, 4, 3))  # [sequences, layers, heads]: a twin's near-zero scores
+    scores[:, 2, 1] += 0.9
+    scores[:, 3, 0] += 0.8
+    scores[:, 1, 2] += 0.75
+    half = 5
+    original = np.concatenate([np.zeros((20, half)), np.ones((20, half))], 1) + rng.normal(0, 0.01, (20, 2 * half))
+    curves = {"Ind. heads 1-3": original * 0.3, "baseline 1": original}
+    page = _page(half=half)
+    numbers = stolfo_numbers.fig5c(page, scores, {}, original, curves)
+    third = numbers["third_induction_score"]
+    assert third.value == pytest.approx(scores[:, 1, 2].mean())
+    assert _contains(third) and third.low > 0.7
+    assert numbers["rise_removed_three_heads"].value == pytest.approx(0.7, abs=0.02)
+    flat = rng.uniform(0, 0.02, (64, 4, 3))  # no induction head: the third score near 0, its interval around it
+    est = stolfo_numbers.fig5c(page, flat, {}, original, curves)["third_induction_score"]
+    assert _contains(est) and est.high < 0.05
