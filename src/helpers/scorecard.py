@@ -326,8 +326,8 @@ CLAIMS: list[Claim] = [
           below("loss_ratio_repeat", 0.5)),
     Claim("S-24", STOLFO, "Fig 5a", "The entropy neuron 11.2378 rises on the repeated half (hedging).",
           f"{_G2S}, 11.2378", "fig5a_induction_activity",
-          "the followed entropy neuron's mean activation change (repeated − first half) × ‖w_out‖ over the 99th "
-          "percentile of |change × ‖w_out‖| among the layer's neurons > 1 (it rises, and more than 99 % of the "
+          "the followed entropy neuron's mean activation change (repeated − first half) × ‖w_out‖ over the 95th "
+          "percentile of |change × ‖w_out‖| among the layer's neurons > 1 (it rises, and more than 95 % of the "
           "layer moves; interval over sequences)",
           above("weighted_change_over_layer", 1), follows="entropy"),
     Claim("S-25", STOLFO, "Fig 5b", "The effect of clip mean-ablation of specific entropy neurons. Neuron 11.2378 "
@@ -348,8 +348,10 @@ CLAIMS: list[Claim] = [
           follows="entropy"),
     Claim("S-27b", STOLFO, "Fig 5c", "… while other heads leave it near the original (baselines).",
           f"{_G2S}: 6 single heads and 6 sets of non-induction heads", "fig5c_bos_ablation",
-          "|share of the rise removed| by the baseline heads removing most (chosen on all sequences) < 0.2",
-          below("rise_removed_baselines_max", 0.2)),
+          "|share of the rise removed| by the baseline heads removing most (chosen on all sequences) < 0.2, and "
+          "the top-3 induction heads remove > 2 × that (where nothing drives the neuron, every share is small)",
+          both(below("rise_removed_baselines_max", 0.2),
+               beyond("rise_removed_three_heads", "rise_removed_baselines_max", 2))),
     Claim("S-28", STOLFO, "Fig 5c (authors' code)", "Induction heads: attention score > 0.7 on repeated random "
           "tokens; three of them drive the entropy neuron.", f"{_G2S}: L5H1, L5H5, L6H9, L7H10, L7H2 above 0.7",
           "fig5c_bos_ablation", "the mean induction score of the third-ranked head > 0.7 (at least three induction "
