@@ -7,12 +7,17 @@ a verdict. The verdicts use the interval, never the point alone (book: Methods, 
 verdicts"):
 
 - **reproduced**: the whole interval is on the claim's side of the rule's threshold;
-- **partly**: the point estimate is, but the interval reaches across (or only the qualitative half
-  of a two-part claim holds);
+- **partly**: the point estimate is, but the interval reaches across;
 - **not reproduced**: the point estimate is not on the claim's side;
 - **n/a**: the page did not run for this model, the claim is about something this model does
-  not have (e.g. a neuron the paper names in another model), or the claim is about the page's
-  followed neuron and no neuron passes the selection rule (the page's stand-in is not judged).
+  not have (e.g. a neuron the paper names in another model), the number has no usable interval, or
+  the claim is about the page's followed neuron and no neuron passes the selection rule (the page's
+  stand-in is not judged).
+
+A two-part claim (:func:`both`) is reproduced iff both parts are and partly iff both are at least
+partly. Where a bare sign would hold for a network that learned nothing, the rule asks for a margin
+or compares with a reference measured on the same page (:func:`beyond`: e.g. the page's random
+neurons).
 
 Null twins (:mod:`helpers.twins`) are the controls: a claim whose rule gives reproduced or partly
 on a twin **does not discriminate** (:func:`discriminates`), and no real model scores better than
@@ -66,66 +71,123 @@ class Claim:
 
 # ---------------------------------------------------------------------------------------------
 # Rules
+#
+# Every judged number is an Estimate with an interval that contains its point (weight-only numbers
+# use stats.exact, whose interval is the point). A rule's verdict comes from the interval:
+# reproduced when the whole interval is on the claim's side, partly when the point is but the
+# interval reaches across, not reproduced when the point is not. A number without an interval, or
+# whose interval excludes its own point (a bug of the page that wrote it), is n/a with the reason.
+
+_TOL = 1e-9  # relative slack for "the interval contains its point" (float round-off of stored JSON)
 
 
 def _est(numbers: dict[str, Any], key: str) -> Estimate | None:
     value = numbers.get(key)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return Estimate(float(value), math.nan, math.nan, 0, "no interval")  # judged n/a: "no interval"
     if not is_estimate(value):
         return None
     est = Estimate.from_json(value)
     return None if not math.isfinite(est.value) else est
 
 
+def interval_problem(est: Estimate) -> str | None:
+    """Why ``est`` cannot be judged, or None: no finite interval, or an interval that excludes its point."""
+    if not (math.isfinite(est.low) and math.isfinite(est.high)):
+        return "no interval"
+    slack = _TOL * max(1.0, abs(est.value))
+    if not est.low - slack <= est.value <= est.high + slack:
+        return "its interval excludes its estimate (a bug of the page)"
+    return None
+
+
 def _side(est: Estimate, good: Callable[[float], bool]) -> str:
-    """The interval rule: reproduced if the whole interval satisfies ``good``, partly if the point does."""
-    if good(est.value) and math.isfinite(est.low) and math.isfinite(est.high) and good(est.low) and good(est.high):
-        return REPRODUCED
-    return PARTLY if good(est.value) else NOT
+    """The interval rule: reproduced iff the whole interval satisfies ``good``; partly iff the point does
+    but the interval reaches across; not reproduced iff the point does not; n/a when the estimate has no
+    usable interval (:func:`interval_problem`)."""
+    if interval_problem(est) is not None:
+        return NA
+    if not good(est.value):
+        return NOT
+    return REPRODUCED if good(est.low) and good(est.high) else PARTLY
+
+
+def _judged(est: Estimate | None, good: Callable[[float], bool]) -> Result | None:
+    if est is None:
+        return None
+    problem = interval_problem(est)
+    if problem is not None:
+        return Result(f"{est.text()} (n/a: {problem})", NA)
+    return Result(est.text(), _side(est, good))
 
 
 def above(key: str, threshold: float) -> Judge:
     def judge(numbers: dict[str, Any], model: str) -> Result | None:
-        est = _est(numbers, key)
-        return None if est is None else Result(est.text(), _side(est, lambda x: x > threshold))
+        return _judged(_est(numbers, key), lambda x: x > threshold)
     return judge
 
 
 def below(key: str, threshold: float) -> Judge:
     def judge(numbers: dict[str, Any], model: str) -> Result | None:
-        est = _est(numbers, key)
-        return None if est is None else Result(est.text(), _side(est, lambda x: x < threshold))
+        return _judged(_est(numbers, key), lambda x: x < threshold)
     return judge
 
 
 def between(key: str, low: float, high: float) -> Judge:
     def judge(numbers: dict[str, Any], model: str) -> Result | None:
-        est = _est(numbers, key)
-        return None if est is None else Result(est.text(), _side(est, lambda x: low <= x <= high))
+        return _judged(_est(numbers, key), lambda x: low <= x <= high)
     return judge
 
 
 def both(first: Judge, second: Judge) -> Judge:
-    """A two-part claim: reproduced if both parts are, partly if both at least partly are or one is."""
+    """A two-part claim: reproduced iff both parts are, partly iff both are at least partly, else not
+    reproduced; n/a if either part is n/a."""
     def judge(numbers: dict[str, Any], model: str) -> Result | None:
         a, b = first(numbers, model), second(numbers, model)
         if a is None or b is None:
             return None
         verdicts = {a.verdict, b.verdict}
-        verdict = (REPRODUCED if verdicts == {REPRODUCED} else PARTLY if NOT not in verdicts or REPRODUCED in verdicts
-                   else NOT)
+        verdict = (NA if NA in verdicts else REPRODUCED if verdicts == {REPRODUCED}
+                   else PARTLY if NOT not in verdicts else NOT)
         return Result(f"{a.shown}; {b.shown}", verdict)
     return judge
 
 
-def reaches(key: str, target: float) -> Judge:
-    """'Up to ``target``': reproduced if the interval reaches the target and excludes 0, partly if it
-    excludes 0 only, not reproduced otherwise."""
+def beyond(key: str, reference_key: str, factor: float = 1.0, sign: int = 1) -> Judge:
+    """An effect beyond a reference (e.g. the page's random neurons): ``sign · value`` must exceed
+    ``factor · |reference|``. Reproduced iff the whole interval of ``sign · value`` is above ``factor``
+    times the reference interval's largest magnitude; partly iff the point is above ``factor`` times the
+    reference's point magnitude; else not reproduced. n/a when either has no usable interval."""
     def judge(numbers: dict[str, Any], model: str) -> Result | None:
-        est = _est(numbers, key)
-        if est is None:
+        est, ref = _est(numbers, key), _est(numbers, reference_key)
+        if est is None or ref is None:
             return None
-        verdict = REPRODUCED if est.high >= target and est.low > 0 else PARTLY if est.low > 0 else NOT
-        return Result(est.text(), verdict)
+        shown = f"{est.text()} vs {factor:g} × |reference| {ref.text()}"
+        problem = interval_problem(est) or interval_problem(ref)
+        if problem is not None:
+            return Result(f"{shown} (n/a: {problem})", NA)
+        worst = min(sign * est.low, sign * est.high)
+        if not sign * est.value > factor * abs(ref.value):
+            verdict = NOT
+        elif worst > factor * max(abs(ref.low), abs(ref.high), abs(ref.value)):
+            verdict = REPRODUCED
+        else:
+            verdict = PARTLY
+        return Result(shown, verdict)
+    return judge
+
+
+def applies_if(key: str, minimum: float, why: str, inner: Judge) -> Judge:
+    """``inner``, or n/a (with ``why``) when the page's number ``key`` (a plain number) is below
+    ``minimum``: a precondition of the measurement (e.g. enough of the vocabulary counted)."""
+    def judge(numbers: dict[str, Any], model: str) -> Result | None:
+        value = numbers.get(key)
+        value = value.get("value") if isinstance(value, dict) else value
+        if value is None:
+            return None
+        if not float(value) >= minimum:
+            return Result(f"n/a: {why} ({key} = {float(value):.3g} < {minimum:g})", NA)
+        return inner(numbers, model)
     return judge
 
 
@@ -166,15 +228,17 @@ CLAIMS: list[Claim] = [
           "Singular values of the unembedding W_U: an effective null space of the last few directions.",
           f"{_G2S}: a sharp drop over the last ~12 of 768 singular values", "fig2d_unembed_null_space",
           "mean of the last k singular values / median singular value < 0.1 (a drop by an order of "
-          "magnitude; exact, from the weights)",
+          "magnitude; exact, from the weights), k from the spectrum's gap: the largest log-gap among the last 5 % "
+          "of singular values",
           below("null_space_over_median", 0.1)),
     Claim("S-12", STOLFO, "Fig 2d",
           "Cosine similarity between neuron output weights and singular vectors of W_U: entropy neurons write "
           "into the bottom singular directions.",
           f"{_G2S}: the entropy neurons' cosines concentrate on the last ~12 directions", "fig2d_unembed_null_space",
-          "share of the followed entropy neuron's squared norm in the null space, over the share k/d_model a "
-          "random direction has, > 10 (exact)",
-          above("null_sq_share_over_random", 10), follows="entropy"),
+          "share of the followed entropy neuron's squared norm in the null space (k from the spectrum's gap) over "
+          "the 99th percentile of the largest share among d_mlp random unit directions (what the layer's most "
+          "extreme neuron reaches by chance) > 1 (exact)",
+          above("null_sq_share_over_random_max", 1), follows="entropy"),
     # --- entropy neurons: the sweep -------------------------------------------------------------
     Claim("S-07", STOLFO, "Fig 1",
           "We identify a set of neurons whose effect depends on LayerNorm (red points) … which affect the model's "
@@ -217,8 +281,12 @@ CLAIMS: list[Claim] = [
     # --- token-frequency neurons ----------------------------------------------------------------
     Claim("S-17", STOLFO, "Fig 3a", "D_KL(P_freq‖P_model) and Entropy are correlated negatively.",
           f"{_P410}: a negative correlation over C4 tokens", "fig3a_kl_vs_entropy",
-          "Spearman correlation of per-token entropy and D_KL(P_freq ‖ P_model) < 0",
-          below("spearman_kl_entropy", 0)),
+          "Spearman correlation of per-token entropy and D_KL(P_freq ‖ P_model) < 0 (any broad output gives this) "
+          "and mean D_KL to P_freq / mean D_KL to P_freq with permuted token ids < 0.8 (the output is closer to "
+          "*these* tokens' frequencies); intervals over rows; n/a when the counts determine < 90 % of P_freq "
+          "(the add-one floor holds the rest)",
+          applies_if("p_freq_counted_mass", 0.9, "too few tokens counted for this vocabulary",
+                     both(below("spearman_kl_entropy", 0), below("kl_true_over_permuted", 0.8)))),
     Claim("S-18", STOLFO, "Fig 3b",
           "Token frequency neurons (in green), with high effect on D_KL(P_freq‖P_model), significantly mediated by "
           "the token frequency direction.", f"{_P410}: five named (23.417, 23.87, 23.730, 23.2017, 23.3412)",
@@ -246,7 +314,8 @@ CLAIMS: list[Claim] = [
     Claim("S-37", STOLFO, "Fig 7a; §3.3",
           "Ablation decreases entropy (the entropy neuron adds norm along the null space and so raises entropy).",
           f"{_L7} 31.3228 (Fig 7a); {_G2S} 11.2378", "fig4ab_entropy_neuron_example",
-          "mean ΔH on tokens where the neuron is above its mean < 0", below("dentropy_active", 0), follows="entropy"),
+          "mean ΔH on tokens where the neuron is above its mean < −2 × |the same for the page's random neuron with "
+          "the largest|", beyond("dentropy_active", "dentropy_active_random", 2, sign=-1), follows="entropy"),
     Claim("S-22a", STOLFO, "Fig 4c",
           "Change in entropy … on correct tokens (RR = 1) post ablation of neuron 23.417 … The neuron increases "
           "entropy.", f"{_P410}, 23.417", "fig4c_frequency_neuron_example",
@@ -260,15 +329,18 @@ CLAIMS: list[Claim] = [
     Claim("S-23a", STOLFO, "Fig 5a",
           "Activations, entropy, and loss across duplicated 200-token input sequences: entropy falls on the repeat.",
           f"{_G2S}: entropy drops sharply after the repeat starts", "fig5a_induction_activity",
-          "mean entropy on the repeated half / on the first half < 1 (interval over sequences)",
-          below("entropy_ratio_repeat", 1)),
+          "mean entropy on the repeated half / on the first half < 0.5 (falls by at least half; interval over "
+          "sequences)",
+          below("entropy_ratio_repeat", 0.5)),
     Claim("S-23b", STOLFO, "Fig 5a", "… and the loss falls on the repeat.", f"{_G2S}",
-          "fig5a_induction_activity", "mean loss on the repeated half / on the first half < 1",
-          below("loss_ratio_repeat", 1)),
+          "fig5a_induction_activity", "mean loss on the repeated half / on the first half < 0.5 (falls by at least half)",
+          below("loss_ratio_repeat", 0.5)),
     Claim("S-24", STOLFO, "Fig 5a", "The entropy neuron 11.2378 rises on the repeated half (hedging).",
           f"{_G2S}, 11.2378", "fig5a_induction_activity",
-          "mean activation of the followed entropy neuron, repeated half − first half, > 0",
-          above("activation_change_followed", 0), follows="entropy"),
+          "the followed entropy neuron's mean activation change (repeated − first half) × ‖w_out‖ over the 95th "
+          "percentile of |change × ‖w_out‖| among the layer's neurons > 1 (it rises, and more than 95 % of the "
+          "layer moves; interval over sequences)",
+          above("weighted_change_over_layer", 1), follows="entropy"),
     Claim("S-25", STOLFO, "Fig 5b", "The effect of clip mean-ablation of specific entropy neurons. Neuron 11.2378 "
           "shows the most significant impact.", f"{_G2S}, 11.2378 among the entropy neurons", "fig5b_clip_ablation",
           "11.2378's largest entropy reduction minus the next entropy neuron's > 0 (paper's models only)",
@@ -276,33 +348,40 @@ CLAIMS: list[Claim] = [
     Claim("S-26", STOLFO, "Fig 5b", "… with up to a 70% reduction in entropy.", f"{_G2S}, 11.2378: 70 %",
           "fig5b_clip_ablation",
           "largest mean entropy reduction over the repeat's positions under clip mean-ablation of the followed "
-          "neuron: reproduced if the interval reaches 0.70 and excludes 0, partly if it excludes 0",
-          reaches("max_entropy_reduction_followed", 0.70), follows="entropy"),
+          "neuron, over 2 × the largest of the page's random neurons' (interval over sequences)",
+          beyond("max_entropy_reduction_followed", "max_entropy_reduction_random", 2), follows="entropy"),
     Claim("S-27a", STOLFO, "Fig 5c",
           "Upon the ablation of three induction heads in GPT-2 Small, the activation of entropy neuron 11.2378 "
           "decreases substantially.", f"{_G2S}: L5H1, L5H5, L6H9 ablated together", "fig5c_bos_ablation",
           "share of the neuron's repeat-induced rise removed by BOS-ablating the top-3 induction heads together "
-          "> 0.5 (substantially: at least half)", above("rise_removed_three_heads", 0.5), follows="entropy"),
+          "> 0.5 (substantially: at least half) and > 2 × the share the strongest baseline removes",
+          both(above("rise_removed_three_heads", 0.5), beyond("rise_removed_three_heads", "rise_removed_baselines_max", 2)),
+          follows="entropy"),
     Claim("S-27b", STOLFO, "Fig 5c", "… while other heads leave it near the original (baselines).",
           f"{_G2S}: 6 single heads and 6 sets of non-induction heads", "fig5c_bos_ablation",
-          "the largest |share of the rise removed| over the baseline heads < 0.2",
-          below("rise_removed_baselines_max", 0.2)),
+          "|share of the rise removed| by the baseline heads removing most (chosen on all sequences) < 0.2, and "
+          "the top-3 induction heads remove > 2 × that (where nothing drives the neuron, every share is small)",
+          both(below("rise_removed_baselines_max", 0.2),
+               beyond("rise_removed_three_heads", "rise_removed_baselines_max", 2))),
     Claim("S-28", STOLFO, "Fig 5c (authors' code)", "Induction heads: attention score > 0.7 on repeated random "
           "tokens; three of them drive the entropy neuron.", f"{_G2S}: L5H1, L5H5, L6H9, L7H10, L7H2 above 0.7",
-          "fig5c_bos_ablation", "the third-highest induction score > 0.7 (at least three induction heads)",
+          "fig5c_bos_ablation", "the mean induction score of the third-ranked head > 0.7 (at least three induction "
+          "heads; interval over random sequences)",
           above("third_induction_score", 0.7)),
     Claim("S-35", STOLFO, "Fig 10c",
           "Ablation tends to increase loss for low initial loss tokens and decrease it for high initial loss "
           "tokens.", f"{_P410}, 23.417", "fig10_frequency_neurons_induction",
-          "mean ΔL of the followed token-frequency neuron (clip mean-ablation on the repeats) > 0 on the lowest "
-          "clean-loss quartile and < 0 on the highest",
-          both(above("dloss_low_clean", 0), below("dloss_high_clean", 0)), follows="frequency"),
+          "mean ΔL of the followed token-frequency neuron (clip mean-ablation on the repeats) > 2 × the page's "
+          "random neurons' on the lowest clean-loss quartile and < −2 × theirs on the highest (any ablation raises "
+          "low losses and lowers high ones a little: regression to the mean)",
+          both(beyond("dloss_low_clean", "dloss_low_clean_random", 2),
+               beyond("dloss_high_clean", "dloss_high_clean_random", 2, sign=-1)), follows="frequency"),
     Claim("S-36", STOLFO, "Fig 11",
           "Among final-layer neurons, entropy neurons exhibit the largest activation change for both synthetic and "
           "natural induction settings.", f"{_G2S} and {_L7}", "fig11_synthetic_vs_natural",
           "the best rank of an entropy neuron by |Δ activation × ‖w_out‖| among all final-layer neurons is ≤ 3 in "
-          "both settings (interval over sequences / repeats)",
-          both(below("entropy_rank_synthetic", 3.5), below("entropy_rank_natural", 3.5))),
+          "both settings (interval over sequences / repeats, of the rank of the set's best neuron)",
+          both(below("entropy_rank_synthetic", 3.5), below("entropy_rank_natural", 3.5)), follows="entropy"),
     # --- across models ------------------------------------------------------------------------------
     Claim("S-04", STOLFO, "Abstract; Fig 7",
           "We show the presence of entropy neurons across a range of models, up to 7 billion parameters.",

@@ -207,3 +207,35 @@ def kl_from_unigram(logits: torch.Tensor, p_freq: torch.Tensor) -> torch.Tensor:
     logp = torch.log_softmax(logits.double(), dim=-1)
     p = p_freq.double().to(logits.device)
     return (p * p.log()).sum() - logp @ p
+
+
+def counted_mass(counts: np.ndarray, d_vocab: int) -> float:
+    """The share of P_freq's mass that comes from counted tokens rather than the add-one floor,
+    Σc / (Σc + d_vocab) (:func:`unigram_distribution`): how much of P_freq the counts determine."""
+    total = float(np.asarray(counts, dtype=np.float64).sum())
+    return total / (total + d_vocab)
+
+
+def kl_true_and_permuted(model: TransformerBridge, rows: torch.Tensor, row: np.ndarray, pos: np.ndarray,
+                         p_freq: torch.Tensor, *, n_perm: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Per evaluated token (``rows[row[i]]`` at position ``pos[i]``): D_KL(P_freq ‖ P_model) and the mean
+    over ``n_perm`` seeded permutations π of the token ids of D_KL(P_freq ∘ π ‖ P_model), float64.
+
+    The permuted reference keeps every probability of P_freq (its entropy too) but not which token
+    has it: a model whose output is close to P_freq only because it is broad is as close to it.
+    D_KL(Q ‖ P) = Σ q log q − Σ q log p, and Σ q log q is the same for every permutation.
+    """
+    row, pos = np.asarray(row), np.asarray(pos)
+    p = p_freq.double()
+    generator = torch.Generator().manual_seed(seed)
+    perms = torch.stack([p[torch.randperm(len(p), generator=generator)] for _ in range(n_perm)])  # [n_perm, V]
+    neg_entropy = float((p * p.log()).sum())
+    true, permuted = np.empty(len(row)), np.empty(len(row))
+    for r in np.unique(row):
+        at = np.flatnonzero(row == r)
+        with torch.no_grad():
+            logits = model(rows[int(r)][None].to(model.cfg.device))[0, torch.as_tensor(pos[at])]
+        logp = torch.log_softmax(logits.double().cpu(), dim=-1)  # [n, V]
+        true[at] = (neg_entropy - logp @ p).numpy()
+        permuted[at] = (neg_entropy - logp @ perms.T).mean(1).numpy()
+    return true, permuted

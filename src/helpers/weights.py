@@ -7,6 +7,8 @@ loads: norm gains folded, ``W_U`` centred over the vocabulary.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import torch
@@ -111,6 +113,42 @@ def unembed_svd(w_u: torch.Tensor, chunk: int = 8192) -> tuple[torch.Tensor, tor
     order = torch.argsort(eigvals, descending=True)
     s = eigvals[order].clamp_min(0).sqrt()
     return eigvecs[:, order], s
+
+
+NULL_SPACE_TAIL = 0.05  # the null space is looked for among the last 5 % of singular values
+
+
+def null_space_size(s: np.ndarray | torch.Tensor, tail: float = NULL_SPACE_TAIL) -> int:
+    """The size k of W_U's effective null space, from its spectrum's gap (book: Methods, stolfo-rho).
+
+    Among the last w = max(2, ⌈tail · d⌉) singular values (``s`` descending, d of them) and the one
+    before them, the largest log-gap log(s_i / s_{i+1}) is the null space's edge: k is the number of
+    singular values after it (1 ≤ k ≤ w). GPT-2 Small's drop over its last ~12 of 768 values lies
+    in that window (w = 39); a matrix without a null space (a random one) still gets a k, but its
+    last k values are then not far below the median (claim S-11 judges that depth).
+    """
+    values = np.asarray(s, dtype=np.float64)
+    d = len(values)
+    w = min(d - 1, max(2, math.ceil(tail * d)))
+    window = np.log(np.maximum(values[d - w - 1:], np.finfo(np.float64).tiny))
+    gaps = window[:-1] - window[1:]  # gap j lies between window[j] and window[j + 1]
+    return int(w - int(np.argmax(gaps)))
+
+
+def random_share_max_quantile(k: int, d: int, n: int, *, q: float = 0.99, n_sim: int = 2000, seed: int = 0) -> float:
+    """The q-quantile of the largest squared-norm share in a fixed k-dimensional subspace of R^d among
+    ``n`` random unit directions (a layer of n neurons that learned nothing): each share is
+    X / (X + Y) with X ~ χ²_k, Y ~ χ²_{d−k} independent; the maximum over n is simulated ``n_sim``
+    times (seeded). A neuron picked as the layer's most extreme must beat this, not k / d."""
+    if not 1 <= k < d:
+        raise ParameterError(f"null-space size k={k} must be between 1 and d_model - 1 = {d - 1}")
+    rng = np.random.default_rng(seed)
+    maxima = np.empty(n_sim)
+    for start in range(0, n_sim, 250):  # 250 layers at a time: bounded memory for wide layers
+        x = rng.chisquare(k, (min(250, n_sim - start), n))
+        y = rng.chisquare(d - k, x.shape)
+        maxima[start:start + len(x)] = (x / (x + y)).max(1)
+    return float(np.quantile(maxima, q))
 
 
 def default_null_space_k(model: TransformerBridge) -> int:
