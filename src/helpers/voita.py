@@ -502,14 +502,15 @@ def token_strings(model: TransformerBridge, ids: Any) -> list[str]:
 
 
 def describe_stats(stats: NeuronStats) -> str:
-    """A Markdown paragraph: tokens counted, threshold, and whether it is the paper's rule."""
+    """A Markdown paragraph: tokens counted, what 'active' means here, support and the MI correction."""
     info = stats.info
-    rule = ("post-ReLU value > 0, the paper's rule" if info["relu"] else
-            f"post-activation value > {info['threshold']:g}: this model's FFN is not ReLU, so 'active' "
-            "uses the suite's threshold, **a departure from the paper** (which studies ReLU OPT models)")
-    mi_bias = 1 / (2 * info["n_rows_used"])
+    rule = ("post-ReLU value > 0 (its input > 0), the paper's rule" if info["relu"] else
+            "the input of the FFN nonlinearity (for a gated MLP: the gate's pre-activation) > 0, i.e. the "
+            "nonlinearity's output > 0: the paper's 'non-zero' carried over to a non-ReLU model (Methods: "
+            "voita-active)")
     return (f"**Data:** {info['n_tokens']:,} tokens ({info['n_rows_used']} rows of {info['seq_len']} tokens, "
             f"BOS first) of `{info['corpus']}`, seed {info['seed']}; the paper used over 20M tokens for dead "
             f"neurons and 5M for the rest, so rare firings are missed here and more neurons look dead. "
-            f"**Active:** {rule}. The plug-in estimate of I(act; pos) is biased upwards by about "
-            f"1/(2·rows) = {mi_bias:.4f} nats at these sizes (the positional threshold is {MI_THRESHOLD}).")
+            f"**Active:** {rule}. **Support:** a detector needs at least {MIN_SUPPORT} firings on the tokens it "
+            f"covers. **I(act; pos)** is Miller-Madow corrected (the plug-in estimate is biased upwards by about "
+            f"1/(2·rows) = {1 / (2 * info['n_rows_used']):.4f} nats here; the positional threshold is {MI_THRESHOLD}).")
