@@ -90,3 +90,18 @@ def test_every_interval_contains_its_estimate_and_says_its_size(page):
     # the last convergence point is the full pass
     assert all_numbers[0]["convergence"]["dead_pct_first_half"][-1] == pytest.approx(
         100 * page.stats.neurons[page.stats.neurons.layer < page.n_layers / 2].dead.mean())
+
+
+def test_convergence_figure_draws_every_judged_count_against_tokens(page):
+    from helpers import voita_plots
+
+    numbers = voita_numbers.fig1(page)
+    fig = voita_plots.convergence(numbers)
+    series = numbers["convergence"]
+    keys = [k for k in series if k != "tokens"]
+    assert len(fig.axes) == len(keys) == 3
+    for ax, key in zip(fig.axes, keys):
+        line = ax.lines[0]
+        assert list(line.get_xdata()) == series["tokens"]
+        np.testing.assert_array_equal(line.get_ydata(), series[key])  # NaN where undefined (spearman)
+        assert ax.get_xscale() == "log"
