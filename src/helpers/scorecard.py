@@ -352,8 +352,10 @@ CLAIMS: list[Claim] = [
           sized(above("suppression_share", 0.8), "n_tokens")),
     Claim("V-22", VOITA, "§5.1", "We pick neurons with I(act, pos) > 0.05: positional neurons.",
           "all OPT models", "voita_fig8_positional_neurons",
-          "positional neurons (Miller-Madow-corrected I(act; pos) > 0.05) ≥ 1: mean of 4 disjoint splits "
-          "> 0.5, t interval", sized(above("positional_neurons", 0.5))),
+          "strong positional neurons (Miller-Madow-corrected I(act; pos) > 0.05 and ≥ 90 % of positions at an "
+          "extreme: position decides the firing) ≥ 1: mean of 4 disjoint splits > 0.5, t interval. Weak ones are "
+          "not enough: an untrained twin has hundreds (the first positions of causal attention are special in "
+          "any transformer)", sized(above("strong_positional_neurons", 0.5))),
     Claim("V-24", VOITA, "§5.3, Fig 8",
           "Oscillatory is the most frequent type of positional neurons for models smaller than 6.7b.",
           "OPT 125m-2.7b", "voita_fig8_positional_neurons",
@@ -375,8 +377,9 @@ CLAIMS: list[Claim] = [
           "second too", sized(all_of(above("dead_pct_both_domains", 1), above("dead_shared_share", 0.5)))),
     Claim("V-31", VOITA, "§5.1 (data)", "Positional neurons found on Wikipedia, DM Mathematics and code alike.",
           "Wikipedia, DM Mathematics, Codeparrot", "voita_domains",
-          "share of the positional neurons of the first domain (at least 5, else n/a) that are positional on "
-          "the second too > 0.5", sized(above("positional_shared_share", 0.5), "n_tokens")),
+          "share of the strong positional neurons of the first domain (at least 5, else n/a; weak ones appear in "
+          "untrained twins, see V-22) that are positional on the second too > 0.5",
+          sized(above("strong_positional_shared_share", 0.5), "n_tokens")),
 ]
 
 

@@ -241,6 +241,8 @@ def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", 
            "rules": [COVERAGE, MAX_DETECTOR_TOKENS, MIN_SUPPORT, MI_THRESHOLD, "miller-madow", LOW, HIGH, STRONG_SHARE,
                      ON, OFF, CURVES_PER_LAYER]}
 
+    kept = fired_folder(key)  # once: the folder's name hashes the code, which may change while the pass runs
+
     def compute() -> dict[str, pd.DataFrame]:
         st = special_tokens(model)
         rows = stats_rows(model, corpus, n_rows, seq_len, seed)
@@ -249,7 +251,7 @@ def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", 
         work.mkdir(parents=True, exist_ok=True)
         groups = layer_groups(model.cfg.n_layers, bytes_per_layer(model.cfg.d_mlp, seq_len, len(vocab)), max_memory_gb)
         fired_size = rows.numel() * model.cfg.n_layers * -(-model.cfg.d_mlp // 8)
-        fired_dir = fired_folder(key) if fired_size <= max_fired_gb * 2**30 else None
+        fired_dir = kept if fired_size <= max_fired_gb * 2**30 else None
         tables: dict[str, list[pd.DataFrame]] = {"neurons": [], "detector_tokens": [], "positional": []}
         for i, layers in enumerate(groups):
             done, partial = work / f"group-{i}.npz", work / f"group-{i}.partial.npz"
@@ -273,7 +275,7 @@ def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", 
     tables = cached_tables("voita-stats", key, compute, enabled=cache)
     return NeuronStats(neurons=tables["neurons"], detector_tokens=tables["detector_tokens"],
                        positional=tables["positional"],
-                       info={**key, **tables["neurons"].attrs, "fired_dir": str(fired_folder(key))})
+                       info={**key, **tables["neurons"].attrs, "fired_dir": str(kept)})
 
 
 def fired_folder(key: dict[str, Any]):

@@ -394,19 +394,30 @@ def _positional(t: Tables) -> float:
     return float(t["neurons"].positional.sum())
 
 
+def _strong_positional(t: Tables) -> float:
+    return float((t["neurons"].positional & t["neurons"].pos_strong.astype(bool)).sum())
+
+
 def _positional_plugin(t: Tables) -> float:
     return float((t["neurons"].mi_plugin > voita.MI_THRESHOLD).sum())
 
 
 def fig8(page) -> dict[str, Any]:
-    """Positional neurons (Miller-Madow I(act; pos) > 0.05; split estimate) and whether oscillatory is
-    the most frequent type (its share minus the next type's; interval over the positional neurons,
-    at least MIN_ITEMS of them)."""
+    """Positional neurons (Miller-Madow I(act; pos) > 0.05) and the strong ones among them (>= 90 % of
+    positions at an extreme: position decides the firing nearly everywhere; split estimates), and
+    whether oscillatory is the most frequent type (its share minus the next type's; interval over
+    the positional neurons, at least MIN_ITEMS of them).
+
+    Why strong: an untrained twin has many weak positional neurons (SmolLM2's fresh-init twin: 383
+    at 16k tokens, the trained model fewer): causal attention averages over few tokens at the first
+    positions, so the first few positions are special in any transformer, while later ones fire by
+    content (about half the time, at random)."""
     neurons = page.stats.neurons
     pos = neurons[neurons.positional]
     numbers: dict[str, Any] = {
         "n_tokens": int(page.stats.info["n_tokens"]), "seq_len": int(page.stats.info["seq_len"]),
-        "positional_all_tokens": len(pos), "positional_plugin_all_tokens": int((neurons.mi_plugin > voita.MI_THRESHOLD).sum()),
+        "positional_all_tokens": len(pos), "strong_positional_all_tokens": int(pos.pos_strong.astype(bool).sum()),
+        "positional_plugin_all_tokens": int((neurons.mi_plugin > voita.MI_THRESHOLD).sum()),
         "positional_per_layer": neurons.groupby("layer").positional.sum().astype(int).tolist(),
         "by_type": {k: int(v) for k, v in pos.pos_type.value_counts().items()}, "max_mi": float(neurons.mi.max())}
     if len(pos) >= MIN_ITEMS:
@@ -418,7 +429,8 @@ def fig8(page) -> dict[str, Any]:
             return float(osc - shares.drop("oscillatory", errors="ignore").max()) if len(shares) > 1 else float(osc)
 
         numbers["oscillatory_lead"] = bootstrap(lead, len(kinds), unit="positional neurons", seed=page.seed)
-    return _sized(numbers, page_sizes(page), {"positional_neurons": (_positional, (0.0, np.inf)),
+    return _sized(numbers, page_sizes(page), {"strong_positional_neurons": (_strong_positional, (0.0, np.inf)),
+                                              "positional_neurons": (_positional, (0.0, np.inf)),
                                               "positional_neurons_plugin": (_positional_plugin, (0.0, np.inf))}, page)
 
 
@@ -517,7 +529,8 @@ def domain_stats(page) -> dict[str, voita.NeuronStats]:
 
 def domains(page, by_domain: dict[str, voita.NeuronStats]) -> dict[str, Any]:
     """Neurons dead on both domains (% of all neurons; split estimate: split i of each domain), of
-    the neurons dead (positional) on the first domain the share dead (positional) on the second too
+    the neurons dead (strong positional, see :func:`fig8`) on the first domain the share dead
+    (positional) on the second too
     (interval over those neurons, at least MIN_ITEMS of them), and the counts per domain."""
     (first, a), (second, b) = list(by_domain.items())[:2]
     key = ["layer", "neuron"]
@@ -528,9 +541,10 @@ def domains(page, by_domain: dict[str, voita.NeuronStats]) -> dict[str, Any]:
         numbers[f"dead_{name}"] = int(summary.dead.sum())
         numbers[f"token_detectors_{name}"] = int(summary.token_detectors.sum())
         numbers[f"positional_{name}"] = int(summary.positional.sum())
-    for key_name, column in (("dead_shared_share", "dead"), ("positional_shared_share", "positional")):
-        on_first = a_n.index[a_n[column].to_numpy()]
-        also = b_n.loc[on_first, column].to_numpy(float)
+    strong = a_n.positional.to_numpy() & a_n.pos_strong.astype(bool).to_numpy()
+    for key_name, column, chosen in (("dead_shared_share", "dead", a_n.dead.to_numpy()),
+                                     ("strong_positional_shared_share", "positional", strong)):
+        also = b_n.loc[a_n.index[chosen], column].to_numpy(float)
         if len(also) >= MIN_ITEMS:
             numbers[key_name] = bootstrap(lambda idx, v=also: float(v[idx].mean()), len(also),
                                           unit=f"neurons {column} on {first}", seed=page.seed)
