@@ -126,6 +126,19 @@ def test_a_token_seen_once_makes_no_detector():
     assert voita.is_detector(s["cover"], s["covered_share"], 5, support=s["support"]).tolist() == [False, True]
 
 
+def test_items_seen_once_give_no_support():
+    """A neuron that fires at the first positions of each of 30 rows covers 30 BOS-padded trigrams,
+    each seen once: 30 firings, but none on an item seen 3 times or more."""
+    counts = np.ones((30, 1), int)
+    s = voita.coverage_stats(counts, np.ones(30, int), min_occurrences=voita.MIN_OCCURRENCES)
+    assert s["cover"].tolist() == [29] and s["covered_share"].tolist() == [1.0]  # Voita's steps 1-3 pass at 50
+    assert s["support"].tolist() == [0]
+    assert not voita.is_detector(s["cover"], s["covered_share"], 50, support=s["support"])[0]
+    # 3 occurrences each, all fired: 90 firings of support
+    s = voita.coverage_stats(3 * counts, 3 * np.ones(30, int), min_occurrences=voita.MIN_OCCURRENCES)
+    assert s["support"].tolist() == [90] and voita.is_detector(s["cover"], s["covered_share"], 50, support=s["support"])[0]
+
+
 def test_cover_exactly_at_the_share():
     # 19 of 20 activations on item 0 is exactly 95 %: one item covers them.
     s = voita.coverage_stats(np.array([[19], [1]]), np.array([19, 50]))
@@ -361,7 +374,10 @@ def test_trigram_detector_of_a_planted_neuron(planted, results, monkeypatch):
     while sum(counts[:cover]) < 0.95 * total:
         cover += 1
     assert row.cover == cover and row.n_covered == len(windows) and row.covered_share == 1.0
-    assert row.support == total and row.detector == (cover <= voita.MAX_DETECTOR_TRIGRAMS and total >= voita.MIN_SUPPORT)
+    # it fires on every 'x', so a window's occurrences are its count: support counts windows seen >= 3 times
+    support = sum(c for c in counts if c >= voita.MIN_OCCURRENCES)
+    assert row.support == support and row.detector_rule == (cover <= voita.MAX_DETECTOR_TRIGRAMS)
+    assert row.detector == (row.detector_rule and support >= voita.MIN_SUPPORT)
     mine = tri["covered"][(tri["covered"].layer == 0) & (tri["covered"].neuron == DETECT_SUPPRESS)]
     if row.detector:
         assert {tuple(t) for t in mine.tokens} == set(windows)

@@ -326,12 +326,14 @@ CLAIMS: list[Claim] = [
     Claim("V-08", VOITA, "§4.2, Fig 3a",
           "There are indeed a lot of token-detecting neurons … the 66b model has overall 5351 token detectors.",
           "OPT-66b: 5,351 detectors, 0.23 % of its neurons", "voita_fig3_token_detectors",
-          "share of the model's neurons that are token detectors with ≥ 20 firings on their covered tokens > "
+          "share of the model's neurons that are token detectors with ≥ 20 firings on their covered tokens (each "
+          "seen ≥ 3 times) > "
           "0.23 % (66b's share); mean of 4 disjoint splits, t interval",
           sized(above("token_detector_pct", 0.23))),
     Claim("V-19", VOITA, "App A.2, Fig 14a", "Trigram-detecting neurons: covered by 1-50 trigrams, 95 % / 95 %.",
           "all OPT models", "voita_fig3_token_detectors",
-          "trigram detectors with ≥ 20 firings on their covered trigrams: mean over 4 disjoint splits > 0.5 "
+          "trigram detectors with ≥ 20 firings on their covered trigrams (each seen ≥ 3 times): mean over 4 "
+          "disjoint splits > 0.5 "
           "(at least one per split), t interval", sized(above("trigram_detectors", 0.5))),
     Claim("V-13", VOITA, "§4.3, Fig 4",
           "In each following layer, detected tokens mostly differ from all the tokens covered by the layers below.",
@@ -359,8 +361,9 @@ CLAIMS: list[Claim] = [
     Claim("V-24", VOITA, "§5.3, Fig 8",
           "Oscillatory is the most frequent type of positional neurons for models smaller than 6.7b.",
           "OPT 125m-2.7b", "voita_fig8_positional_neurons",
-          "share of oscillatory minus the share of the next most frequent type, among the positional neurons "
-          "(at least 5, else n/a), > 0 (interval over positional neurons)",
+          "share of oscillatory minus the share of the next most frequent type, among the strong positional "
+          "neurons (at least 5, else n/a: a weak curve near fr = 0.5 wobbles across the on/off levels by "
+          "sampling noise and looks oscillatory), > 0 (interval over those neurons)",
           sized(above("oscillatory_lead", 0), "n_tokens")),
     Claim("V-27", VOITA, "§5.3, Fig 9",
           "The 10 strongly oscillatory neurons in the second layer of the 125m model … altogether cover all "

@@ -46,6 +46,11 @@ MI_THRESHOLD = 0.05          # positional neuron: I(act; pos) > 0.05 nats (Mille
 # firings had nothing to do with the token (firing rate f per position) would pass with chance about
 # f^19, negligible for any f a detector can have (see book: Methods, voita-token-detectors).
 MIN_SUPPORT = 20
+# ... and only covered items seen at least MIN_OCCURRENCES times count towards that support: an item
+# seen once is "covered" by any neuron that fired there. (Without it, a neuron firing at the first
+# positions of each row "detects" the BOS-padded trigrams there, each seen once: 88 such trigram
+# detectors per 4k tokens in SmolLM2.)
+MIN_OCCURRENCES = 3
 # Positional types (the paper gives no numbers; these are the suite's): an extreme is fr(pos) <= LOW
 # or >= HIGH; a curve is "strong" when at least STRONG_SHARE of positions sit at an extreme; the
 # curve is binarised with hysteresis (on above ON, off below OFF) and its "on" runs are its ranges.
@@ -64,7 +69,8 @@ def _at_least(a: np.ndarray, share: float, b: np.ndarray) -> np.ndarray:
     return a >= share * b - 1e-9 * np.maximum(b, 1)
 
 
-def coverage_stats(counts: np.ndarray, occurrences: np.ndarray, coverage: float = COVERAGE) -> dict[str, np.ndarray]:
+def coverage_stats(counts: np.ndarray, occurrences: np.ndarray, coverage: float = COVERAGE, *,
+                   min_occurrences: int = 1) -> dict[str, np.ndarray]:
     """Covering count and covered items of each neuron, from counts [G items, K neurons].
 
     counts[g, k]: how often neuron k fired on item g (a token or an n-gram); occurrences[g]: how
@@ -72,16 +78,18 @@ def coverage_stats(counts: np.ndarray, occurrences: np.ndarray, coverage: float 
     - cover_k: the fewest items whose counts sum to >= coverage * total_k (0 if total_k = 0);
     - item g is *covered* by k if counts[g, k] >= coverage * occurrences[g] (and counts > 0);
     - covered_share_k = sum of counts over covered items / total_k;
-    - support_k = sum of counts over covered items (the firings the covered items account for).
+    - support_k = sum of counts over covered items that occur at least ``min_occurrences`` times
+      (the firings they account for).
     """
     counts = np.asarray(counts, dtype=np.int64)
     total = counts.sum(0)
     cum = np.cumsum(-np.sort(-counts, axis=0), axis=0)
     cover = (~_at_least(cum, coverage, total[None, :])).sum(0) + 1
     cover[total == 0] = 0
-    covered = _at_least(counts, coverage, np.asarray(occurrences, dtype=np.int64)[:, None]) & (counts > 0)
-    support = (counts * covered).sum(0)
-    share = np.where(total > 0, support / np.maximum(total, 1), 0.0)
+    occurrences = np.asarray(occurrences, dtype=np.int64)
+    covered = _at_least(counts, coverage, occurrences[:, None]) & (counts > 0)
+    share = np.where(total > 0, (counts * covered).sum(0) / np.maximum(total, 1), 0.0)
+    support = (counts * (covered & (occurrences >= min_occurrences)[:, None])).sum(0)
     return {"total": total, "cover": cover, "covered": covered, "n_covered": covered.sum(0), "covered_share": share,
             "support": support}
 
@@ -238,7 +246,7 @@ def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", 
     key = {"model": model.cfg.repro_spec.name, "weights": weights_fingerprint(model, full=True), "corpus": corpus,
            "corpus_content": corpus_fingerprint(corpus),
            "n_rows": n_rows, "seq_len": seq_len, "seed": seed, "threshold": threshold, "active": ACTIVE_RULE, "dtype": str(model.cfg.dtype),
-           "rules": [COVERAGE, MAX_DETECTOR_TOKENS, MIN_SUPPORT, MI_THRESHOLD, "miller-madow", LOW, HIGH, STRONG_SHARE,
+           "rules": [COVERAGE, MAX_DETECTOR_TOKENS, MIN_SUPPORT, MIN_OCCURRENCES, MI_THRESHOLD, "miller-madow", LOW, HIGH, STRONG_SHARE,
                      ON, OFF, CURVES_PER_LAYER]}
 
     kept = fired_folder(key)  # once: the folder's name hashes the code, which may change while the pass runs
@@ -297,7 +305,7 @@ def analyse(counts: ActivationCounts) -> dict[str, pd.DataFrame]:
     neurons, detector_tokens, positional = [], [], []
     for i, layer in enumerate(counts.layers.tolist()):
         active = counts.active[i]
-        stats = coverage_stats(counts.token_active[i], counts.token_occ)
+        stats = coverage_stats(counts.token_active[i], counts.token_occ, min_occurrences=MIN_OCCURRENCES)
         rule = is_detector(stats["cover"], stats["covered_share"], MAX_DETECTOR_TOKENS)
         detector = rule & (stats["support"] >= MIN_SUPPORT)
         mi = positional_mi(counts.pos_active[i, 1:], n_rows, corrected=True)
@@ -353,7 +361,8 @@ def ngram_detectors(model: TransformerBridge, stats: NeuronStats, *, n: int = 3,
     info = stats.info
     key = {**{k: info[k] for k in ("model", "weights", "corpus", "corpus_content", "n_rows", "seq_len", "seed",
                                    "threshold", "active", "dtype")},
-           "n": n, "max_items": max_items, "coverage": COVERAGE, "min_support": MIN_SUPPORT}
+           "n": n, "max_items": max_items, "coverage": COVERAGE, "min_support": MIN_SUPPORT,
+           "min_occurrences": MIN_OCCURRENCES}
 
     def compute() -> dict[str, pd.DataFrame]:
         cand = stats.neurons[(stats.neurons.cover >= 1) & (stats.neurons.cover <= max_items)]
@@ -384,7 +393,7 @@ def ngram_table(grams, pairs: list[tuple[int, int]], *, n: int, max_items: int,
     for col, (layer, neuron) in enumerate(pairs):
         ids, active, occ = grams.column(col)
         counts = active[:, None]
-        s = coverage_stats(counts, occ)
+        s = coverage_stats(counts, occ, min_occurrences=MIN_OCCURRENCES)
         rule = bool(is_detector(s["cover"], s["covered_share"], max_items)[0])
         det = rule and int(s["support"][0]) >= MIN_SUPPORT
         table.append({"layer": layer, "neuron": neuron, "cover": int(s["cover"][0]),

@@ -104,7 +104,8 @@ def subset_tables(firings: Firings, lo: int, hi: int, *, cache: bool = True) -> 
     lo..hi-1 of the pass, from its kept firings (cached beside the pass's tables)."""
     stats = firings.stats
     key = {k: v for k, v in stats.info.items() if k not in ("fired_dir",) and not k.startswith("n_")}
-    key.update(n_rows=stats.info["n_rows"], subset=[int(lo), int(hi)], min_support=voita.MIN_SUPPORT)
+    key.update(n_rows=stats.info["n_rows"], subset=[int(lo), int(hi)], min_support=voita.MIN_SUPPORT,
+               min_occurrences=voita.MIN_OCCURRENCES)
 
     def compute() -> Tables:
         parts: dict[str, list[pd.DataFrame]] = {"neurons": [], "detector_tokens": [], "positional": []}
@@ -405,8 +406,8 @@ def _positional_plugin(t: Tables) -> float:
 def fig8(page) -> dict[str, Any]:
     """Positional neurons (Miller-Madow I(act; pos) > 0.05) and the strong ones among them (>= 90 % of
     positions at an extreme: position decides the firing nearly everywhere; split estimates), and
-    whether oscillatory is the most frequent type (its share minus the next type's; interval over
-    the positional neurons, at least MIN_ITEMS of them).
+    whether oscillatory is the most frequent type of the strong ones (its share minus the next type's;
+    interval over them, at least MIN_ITEMS of them).
 
     Why strong: an untrained twin has many weak positional neurons (SmolLM2's fresh-init twin: 383
     at 16k tokens, the trained model fewer): causal attention averages over few tokens at the first
@@ -414,21 +415,22 @@ def fig8(page) -> dict[str, Any]:
     content (about half the time, at random)."""
     neurons = page.stats.neurons
     pos = neurons[neurons.positional]
+    strong = pos[pos.pos_strong.astype(bool)]
     numbers: dict[str, Any] = {
         "n_tokens": int(page.stats.info["n_tokens"]), "seq_len": int(page.stats.info["seq_len"]),
         "positional_all_tokens": len(pos), "strong_positional_all_tokens": int(pos.pos_strong.astype(bool).sum()),
         "positional_plugin_all_tokens": int((neurons.mi_plugin > voita.MI_THRESHOLD).sum()),
         "positional_per_layer": neurons.groupby("layer").positional.sum().astype(int).tolist(),
         "by_type": {k: int(v) for k, v in pos.pos_type.value_counts().items()}, "max_mi": float(neurons.mi.max())}
-    if len(pos) >= MIN_ITEMS:
-        kinds = pos.pos_type.to_numpy()
+    if len(strong) >= MIN_ITEMS:  # the types of weak curves near fr = 0.5 are noise (row-sampling wobble)
+        kinds = strong.pos_type.to_numpy()
 
         def lead(idx: np.ndarray) -> float:
             shares = pd.Series(kinds[idx]).value_counts(normalize=True)
             osc = shares.get("oscillatory", 0.0)
             return float(osc - shares.drop("oscillatory", errors="ignore").max()) if len(shares) > 1 else float(osc)
 
-        numbers["oscillatory_lead"] = bootstrap(lead, len(kinds), unit="positional neurons", seed=page.seed)
+        numbers["oscillatory_lead"] = bootstrap(lead, len(kinds), unit="strong positional neurons", seed=page.seed)
     return _sized(numbers, page_sizes(page), {"strong_positional_neurons": (_strong_positional, (0.0, np.inf)),
                                               "positional_neurons": (_positional, (0.0, np.inf)),
                                               "positional_neurons_plugin": (_positional_plugin, (0.0, np.inf))}, page)
