@@ -50,6 +50,7 @@ def test_splits_and_prefixes():
     assert voita_numbers.split_bounds(66) == [(0, 16), (16, 32), (32, 48), (48, 64)]  # equal sizes, 2 rows left out
     assert voita_numbers.prefix_sizes(64) == [8, 16, 32, 64]
     assert voita_numbers.prefix_sizes(6) == [1, 3, 6]
+    assert [voita_numbers.positional_splits(r) for r in (8, 32, 64, 128)] == [2, 2, 4, 4]
 
 
 def test_split_mean_by_hand():
@@ -74,8 +75,9 @@ def test_every_interval_contains_its_estimate_and_says_its_size(page):
     all_numbers = [voita_numbers.fig1(page), voita_numbers.fig2(page), voita_numbers.fig3(page, trigrams),
                    voita_numbers.fig4(page), voita_numbers.fig5(page, suppression), voita_numbers.fig8(page),
                    voita_numbers.fig9(page, shown)]
-    for numbers in all_numbers:
-        assert numbers["verdict_tokens"] == 2 * 64  # 4 splits of 2 rows
+    for i, numbers in enumerate(all_numbers):
+        # 4 splits of 2 rows; positional numbers (figs 8, 9) 2 splits of 4 rows (fr(pos) needs rows)
+        assert numbers["verdict_tokens"] == (4 if i >= 5 else 2) * 64
         assert numbers["convergence"]["tokens"] == [64, 128, 256, 512]
         for key, est in _estimates(numbers).items():
             assert contains(est), (key, est)

@@ -355,7 +355,8 @@ CLAIMS: list[Claim] = [
     Claim("V-22", VOITA, "§5.1", "We pick neurons with I(act, pos) > 0.05: positional neurons.",
           "all OPT models", "voita_fig8_positional_neurons",
           "strong positional neurons (Miller-Madow-corrected I(act; pos) > 0.05 and ≥ 90 % of positions at an "
-          "extreme: position decides the firing) ≥ 1: mean of 4 disjoint splits > 0.5, t interval. Weak ones are "
+          "extreme: position decides the firing) ≥ 1: mean over disjoint splits of ≥ 16 rows each (4 at the quick "
+          "profile; fewer rows make fr(pos) hit 0 or 1 by chance) > 0.5, t interval. Weak ones are "
           "not enough: an untrained twin has hundreds (the first positions of causal attention are special in "
           "any transformer)", sized(above("strong_positional_neurons", 0.5))),
     Claim("V-24", VOITA, "§5.3, Fig 8",
@@ -369,8 +370,8 @@ CLAIMS: list[Claim] = [
           "The 10 strongly oscillatory neurons in the second layer of the 125m model … altogether cover all "
           "positions such that none of these neurons is redundant.", "OPT-125m, layer 1: 10 neurons",
           "voita_fig9_oscillatory_ranges",
-          "strong oscillatory neurons in layer 1 ≥ 10 and their ranges cover ≥ 95 % of positions (means of 4 "
-          "disjoint splits, t intervals)",
+          "strong oscillatory neurons in layer 1 ≥ 10 and their ranges cover ≥ 95 % of positions (means over "
+          "disjoint splits of ≥ 16 rows each, t intervals)",
           sized(all_of(above("strong_oscillatory", 9.5), above("positions_covered", 0.95)))),
     Claim("V-30", VOITA, "§3; §5.1 (data)",
           "Many neurons never activate on our diverse data, i.e. they can be seen as 'dead' (data of several domains).",

@@ -32,6 +32,11 @@ from helpers.cache import cached_tables
 from helpers.stats import Estimate, bootstrap, split_mean
 
 N_SPLITS = 4  # disjoint splits of the counted rows for the size-dependent intervals
+# Positional numbers need fr(pos) from at least this many rows per split: with fewer, fr(pos) = 0 or 1 at
+# most positions by chance (a rate-p neuron has fr = 0 with chance (1 - p)^rows), so the extremes that make
+# a neuron "strong" are sampling artefacts (SmolLM2's fresh-init twin: 279 strong positional neurons on
+# 4 rows, 1 on 8, none on 16 or 32).
+MIN_POSITIONAL_ROWS = 16
 MIN_ITEMS = 5  # shares among detectors / positional neurons / layers need at least this many items
 Tables = dict[str, pd.DataFrame]
 
@@ -164,13 +169,19 @@ class BySize:
         return [float(statistic(t)) for t in self.prefixes]
 
 
-def by_size(model, stats: voita.NeuronStats) -> BySize | None:
+def positional_splits(n_rows: int) -> int:
+    """Splits for the positional numbers: N_SPLITS, fewer (at least 2) if a split would have fewer than
+    MIN_POSITIONAL_ROWS rows."""
+    return max(2, min(N_SPLITS, n_rows // MIN_POSITIONAL_ROWS))
+
+
+def by_size(model, stats: voita.NeuronStats, n_splits: int = N_SPLITS) -> BySize | None:
     """:class:`BySize` for a pass, or None when it did not keep its firings."""
     firings = Firings.of(model, stats)
     if firings is None:
         return None
     n_rows, seq_len = firings.rows.shape
-    bounds = split_bounds(n_rows)
+    bounds = split_bounds(n_rows, n_splits)
     full = {"neurons": stats.neurons, "detector_tokens": stats.detector_tokens, "positional": stats.positional}
 
     def tables(lo: int, hi: int) -> Tables:
@@ -183,11 +194,13 @@ def by_size(model, stats: voita.NeuronStats) -> BySize | None:
                   prefix_rows=prefix_rows, prefixes=[tables(0, r) for r in prefix_rows])
 
 
-def page_sizes(page) -> BySize | None:
-    """:func:`by_size` of the page's pass, computed once per page."""
+def page_sizes(page, n_splits: int = N_SPLITS) -> BySize | None:
+    """:func:`by_size` of the page's pass, computed once per page (and number of splits)."""
     if not hasattr(page, "_by_size"):
-        page._by_size = by_size(page.lm, page.stats)
-    return page._by_size
+        page._by_size = {}
+    if n_splits not in page._by_size:
+        page._by_size[n_splits] = by_size(page.lm, page.stats, n_splits)
+    return page._by_size[n_splits]
 
 
 def _sized(numbers: dict[str, Any], sizes: BySize | None, estimates: dict[str, tuple[Callable[[Tables], float], tuple]],
@@ -431,7 +444,8 @@ def fig8(page) -> dict[str, Any]:
             return float(osc - shares.drop("oscillatory", errors="ignore").max()) if len(shares) > 1 else float(osc)
 
         numbers["oscillatory_lead"] = bootstrap(lead, len(kinds), unit="strong positional neurons", seed=page.seed)
-    return _sized(numbers, page_sizes(page), {"strong_positional_neurons": (_strong_positional, (0.0, np.inf)),
+    sizes = page_sizes(page, positional_splits(int(page.stats.info["n_rows_used"])))
+    return _sized(numbers, sizes, {"strong_positional_neurons": (_strong_positional, (0.0, np.inf)),
                                               "positional_neurons": (_positional, (0.0, np.inf)),
                                               "positional_neurons_plugin": (_positional_plugin, (0.0, np.inf))}, page)
 
@@ -507,7 +521,7 @@ def fig9(page, shown: Oscillatory) -> dict[str, Any]:
         "strong_oscillatory_all_tokens": count, "positions_covered_all_tokens": covered,
         "oscillatory_any_strength": int(((page.stats.neurons.layer == shown.layer)
                                          & (page.stats.neurons.pos_type == "oscillatory")).sum())}
-    return _sized(numbers, page_sizes(page), {
+    return _sized(numbers, page_sizes(page, positional_splits(int(page.stats.info["n_rows_used"]))), {
         "strong_oscillatory": (lambda t: float(layer_stat(t)[0]), (0.0, np.inf)),
         "positions_covered": (lambda t: layer_stat(t)[1], (0.0, 1.0)),
         "positions_covered_twice": (lambda t: layer_stat(t)[2], (0.0, 1.0))}, page)
@@ -577,6 +591,6 @@ def convergence_caption(numbers: dict[str, Any]) -> str:
     """The caption of a page's convergence figure (:func:`helpers.voita_plots.convergence`)."""
     tokens = numbers["convergence"]["tokens"]
     return (f"Key counts of this page on the first {', '.join(f'{t:,}' for t in tokens)} tokens counted (blue: "
-            f"prefixes of the same rows), and the verdicts' estimates (orange: the mean of {N_SPLITS} disjoint splits "
-            f"of {numbers['verdict_tokens']:,} tokens each, with its 95 % t interval). A count still moving between "
+            f"prefixes of the same rows), and the verdicts' estimates (orange: the mean over disjoint splits of the rows, "
+            f"{numbers['verdict_tokens']:,} tokens each, with its 95 % t interval). A count still moving between "
             "the last two sizes has not settled: the paper counted 5-20 M tokens.")
