@@ -206,7 +206,10 @@ def convergence(numbers: dict, keys: Sequence[str] | None = None, labels: dict[s
             high = est.high - est.value if np.isfinite(est.high) else 0.0
             ax.errorbar([numbers["verdict_tokens"]], [est.value], yerr=[[low], [high]], fmt="s", color="tab:orange",
                         capsize=3, label="verdict: split mean, 95 % interval")
+        if not np.isfinite(np.asarray(series[key], dtype=float)).any():
+            ax.text(0.5, 0.5, "not defined at these sizes", transform=ax.transAxes, ha="center", fontsize=8)
         ax.set_xscale("log", base=2)
+        ax.set_xlim(tokens.min() / 1.5, tokens.max() * 1.5)
         ax.set_xlabel("tokens counted")
         ax.set_title(labels.get(key, key.replace("_", " ")), fontsize=9)
     panels[0].legend(fontsize=7)
