@@ -157,7 +157,7 @@ def test_unknown_model_fails_with_the_list_of_names(tmp_path):
 
 def test_voita_fig1_dead_neurons_match_plain_hooks(tmp_path):
     """Dead-neuron percentages per layer of tiny OPT (ReLU) against fc2-input hooks on the HF model, and
-    the row-bootstrap's counts against dead counts recomputed by hand on one resample."""
+    the split estimate against dead shares recounted by hand on each split of the rows."""
     from helpers import tiny, voita
 
     numbers = run(page("voita_fig1"), tmp_path, model="tiny-random-opt", stats_rows=6, stats_seq_len=64)["numbers"]
@@ -175,4 +175,11 @@ def test_voita_fig1_dead_neurons_match_plain_hooks(tmp_path):
     np.testing.assert_allclose(numbers["mean_freq_alive_per_layer"], freq_alive, rtol=1e-4)
     half = len(seen) // 2
     dead_first = sum(int((~s.any(0).any(0)).sum()) for s in seen[:half])
-    assert numbers["dead_first_half"]["value"] == dead_first and numbers["dead_first_half"]["unit"] == "rows"
+    assert numbers["dead_first_half_all_tokens"] == dead_first
+    # the verdict's estimate: the mean over 4 disjoint splits of the rows (6 rows: 4 splits of 1 row) of the
+    # first half's dead share, each split recounted here from the hooks
+    per_split = [100 * float(np.mean([(~s[i].any(0)).float().mean() for s in seen[:half]])) for i in range(4)]
+    assert numbers["dead_pct_first_half"]["value"] == pytest.approx(np.mean(per_split))
+    assert numbers["verdict_tokens"] == 64 and "4 disjoint splits of 1 rows" in numbers["dead_pct_first_half"]["unit"]
+    low, high = numbers["dead_pct_first_half"]["ci"]
+    assert low <= numbers["dead_pct_first_half"]["value"] <= high

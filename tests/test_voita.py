@@ -106,6 +106,37 @@ def test_coverage_stats_by_hand():
     assert s["covered"].tolist() == [[True, False, False], [False, False, False], [False, True, False], [False, False, False]]
     assert s["covered_share"].tolist() == [0.5, 1.0, 0.0]
     assert voita.is_detector(s["cover"], s["covered_share"], 5).tolist() == [False, True, False]
+    # support: the firings on covered items (neuron 0: 10 on item 0; neuron 1: 4 on item 2)
+    assert s["support"].tolist() == [10, 4, 0]
+    # neuron 1 fires on all 4 occurrences of item 2 and nowhere else: Voita's rule, but 4 < 20 firings of support
+    assert voita.is_detector(s["cover"], s["covered_share"], 5, support=s["support"]).tolist() == [False, False, False]
+    assert voita.is_detector(s["cover"], s["covered_share"], 5, support=s["support"], min_support=4).tolist() == [
+        False, True, False]
+
+
+def test_a_token_seen_once_makes_no_detector():
+    """The untrained twin's "detectors" (issue 19): a neuron firing once, on a token seen once."""
+    counts = np.zeros((50, 2), int)
+    counts[7, 0] = 1  # fires once, on item 7, which occurs once
+    counts[3, 1], counts[4, 1] = 15, 10  # fires on every occurrence of items 3 and 4: 25 firings
+    occurrences = np.ones(50, int)
+    occurrences[3], occurrences[4] = 15, 10
+    s = voita.coverage_stats(counts, occurrences)
+    assert voita.is_detector(s["cover"], s["covered_share"], 5).tolist() == [True, True]  # Voita's 3 steps alone
+    assert voita.is_detector(s["cover"], s["covered_share"], 5, support=s["support"]).tolist() == [False, True]
+
+
+def test_items_seen_once_give_no_support():
+    """A neuron that fires at the first positions of each of 30 rows covers 30 BOS-padded trigrams,
+    each seen once: 30 firings, but none on an item seen 3 times or more."""
+    counts = np.ones((30, 1), int)
+    s = voita.coverage_stats(counts, np.ones(30, int), min_occurrences=voita.MIN_OCCURRENCES)
+    assert s["cover"].tolist() == [29] and s["covered_share"].tolist() == [1.0]  # Voita's steps 1-3 pass at 50
+    assert s["support"].tolist() == [0]
+    assert not voita.is_detector(s["cover"], s["covered_share"], 50, support=s["support"])[0]
+    # 3 occurrences each, all fired: 90 firings of support
+    s = voita.coverage_stats(3 * counts, 3 * np.ones(30, int), min_occurrences=voita.MIN_OCCURRENCES)
+    assert s["support"].tolist() == [90] and voita.is_detector(s["cover"], s["covered_share"], 50, support=s["support"])[0]
 
 
 def test_cover_exactly_at_the_share():
@@ -124,6 +155,22 @@ def test_positional_mi_by_hand():
     fr = 0.7
     step_mi = -(fr * math.log(fr) + (1 - fr) * math.log(1 - fr))  # = H(fr) for a 0/1 curve
     np.testing.assert_allclose(voita.positional_mi(pos_active, n_rows), [step_mi, 0.0], atol=1e-12)
+    # Miller-Madow: the step has 2 outcomes overall, 1 at each position: + 1/(2 N T); the flat curve
+    # has 2 everywhere: + 1/(2 N T) - 1/(2 N)
+    np.testing.assert_allclose(voita.positional_mi(pos_active, n_rows, corrected=True),
+                               [step_mi + 1 / (2 * n_rows * t), 1 / (2 * n_rows * t) - 1 / (2 * n_rows)], atol=1e-12)
+
+
+def test_miller_madow_removes_the_plug_in_bias_of_a_neuron_blind_to_position():
+    """A neuron firing with probability 0.3 at every position, independently: the plug-in I is biased up
+    by about (T - 1) / (2 N T) (0.031 nats at N = 16 rows, T = 511); the corrected one is about 0."""
+    rng = np.random.default_rng(0)
+    n_rows, t, k = 16, 511, 200
+    pos_active = rng.binomial(n_rows, 0.3, size=(t, k))
+    plug_in = voita.positional_mi(pos_active, n_rows)
+    corrected = voita.positional_mi(pos_active, n_rows, corrected=True)
+    assert plug_in.mean() == pytest.approx((t - 1) / (2 * n_rows * t), rel=0.1)
+    assert abs(corrected.mean()) < 0.002 and (corrected < voita.MI_THRESHOLD).all()
 
 
 def test_positional_types_and_ranges():
@@ -281,7 +328,9 @@ def test_planted_neurons_are_found(planted, results, monkeypatch):
     # fires exactly at positions >= P among positions 1..T-1: I = H(fr), fr = (T - P) / (T - 1)
     fr = (64 - P) / 63
     assert layer0.positional[POSITIONAL]
-    assert layer0.mi[POSITIONAL] == pytest.approx(-(fr * math.log(fr) + (1 - fr) * math.log(1 - fr)), abs=1e-12)
+    step = -(fr * math.log(fr) + (1 - fr) * math.log(1 - fr))
+    assert layer0.mi_plugin[POSITIONAL] == pytest.approx(step, abs=1e-12)
+    assert layer0.mi[POSITIONAL] == pytest.approx(step + 1 / (2 * 24 * 63), abs=1e-12)  # Miller-Madow: 0 or 1 at each position
     assert (layer0.pos_type[POSITIONAL], layer0.pos_strong[POSITIONAL]) == ("both extremes", True)
     curve = stats.positional[(stats.positional.layer == 0) & (stats.positional.neuron == POSITIONAL)]
     assert curve.fr.tolist() == [0.0] * (P - 1) + [1.0] * (64 - P)
@@ -325,38 +374,68 @@ def test_trigram_detector_of_a_planted_neuron(planted, results, monkeypatch):
     while sum(counts[:cover]) < 0.95 * total:
         cover += 1
     assert row.cover == cover and row.n_covered == len(windows) and row.covered_share == 1.0
-    assert row.detector == (cover <= voita.MAX_DETECTOR_TRIGRAMS)
+    # it fires on every 'x', so a window's occurrences are its count: support counts windows seen >= 3 times
+    support = sum(c for c in counts if c >= voita.MIN_OCCURRENCES)
+    assert row.support == support and row.detector_rule == (cover <= voita.MAX_DETECTOR_TRIGRAMS)
+    assert row.detector == (row.detector_rule and support >= voita.MIN_SUPPORT)
     mine = tri["covered"][(tri["covered"].layer == 0) & (tri["covered"].neuron == DETECT_SUPPRESS)]
     if row.detector:
         assert {tuple(t) for t in mine.tokens} == set(windows)
         assert dict(zip(map(tuple, mine.tokens), mine["count"])) == dict(windows)
 
 
-def test_soft_threshold_for_non_relu_models():
+def test_active_is_the_nonlinearity_input_above_zero_for_every_model():
     llama = load_model("tiny-random-llama")
-    assert not activations.is_relu(llama) and activations.default_threshold(llama) == activations.SOFT_THRESHOLD
+    assert not activations.is_relu(llama) and activations.default_threshold(llama) == 0.0
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3", "gpt2"])
-def test_active_means_the_input_of_the_output_projection(arch):
-    """For gated (llama, gemma3) and plain GELU (gpt2) MLPs, what the pass thresholds is the vector
-    that multiplies W_out: the input of down_proj / c_proj on the Hugging Face model."""
+def test_active_means_the_input_of_the_nonlinearity(arch):
+    """For gated (llama, gemma3) MLPs what the pass thresholds is the gate's pre-activation (the
+    output of gate_proj); for plain GELU (gpt2) the output of c_fc; read on the Hugging Face model."""
     model = load_model(f"tiny-random-{arch}")
     hf, tok = tiny.build(arch)
     rows = text_rows(tok, 4, 32, seed=7)
-    threshold = 0.01
-    counts = activations.count_activations(model, rows, bos_id=0, threshold=threshold, progress=False)
+    counts = activations.count_activations(model, rows, bos_id=0, progress=False)
     blocks = hf.transformer.h if arch == "gpt2" else hf.model.layers
     seen = []
     for block in blocks:
-        out_proj = block.mlp.c_proj if arch == "gpt2" else block.mlp.down_proj
-        out_proj.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
+        first = block.mlp.c_fc if arch == "gpt2" else block.mlp.gate_proj
+        first.register_forward_hook(lambda m, args, out: seen.append(out.detach().clone()))
     with torch.no_grad():
         hf(rows)
-    for i, post in enumerate(seen):
-        fired = (post > threshold).numpy()
-        assert counts.active[i].sum() > 0
+    for i, pre in enumerate(seen):
+        fired = (pre > 0).numpy()
+        assert 0 < fired.mean() < 1
         np.testing.assert_array_equal(counts.pos_active[i], fired.sum(0))
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3"])
+def test_firings_do_not_move_when_a_gated_mlp_is_rescaled(arch):
+    """up_proj · c and down_proj / c (a different neuron-wise c) is the same function: the outputs
+    and every firing, hence dead counts and detectors, stay the same. The former rule (post > 0.5)
+    changes under it, which is why it was replaced."""
+    hf, tok = tiny.build(arch)
+    rows = text_rows(tok, 4, 32, seed=8)
+    before = from_hf(hf, tok, KNOWN_MODELS[f"tiny-random-{arch}"])
+    counts = activations.count_activations(before, rows, bos_id=0, progress=False)
+    with torch.no_grad():
+        logits = before(rows).clone()
+    hf2, _ = tiny.build(arch)
+    c = torch.exp(torch.randn(hf2.config.intermediate_size, generator=torch.Generator().manual_seed(1)) * 2)
+    with torch.no_grad():
+        for block in hf2.model.layers:
+            block.mlp.up_proj.weight.mul_(c[:, None])
+            block.mlp.down_proj.weight.div_(c[None, :])
+    after = from_hf(hf2, tok, KNOWN_MODELS[f"tiny-random-{arch}"])
+    with torch.no_grad():
+        torch.testing.assert_close(after(rows), logits, rtol=1e-4, atol=1e-4)
+    again = activations.count_activations(after, rows, bos_id=0, progress=False)
+    for name in ("active", "pos_active", "token_active"):
+        np.testing.assert_array_equal(getattr(again, name), getattr(counts, name))
+    # the post-activation (what the former rule thresholded at 0.5) does move
+    post = lambda m: m.run_with_cache(rows, names_filter="blocks.0.mlp.hook_post")[1]["blocks.0.mlp.hook_post"]
+    assert ((post(before) > 0.5) != (post(after) > 0.5)).any()
 
 
 # --------------------------------------------------------------------------------------------

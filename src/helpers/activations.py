@@ -1,10 +1,12 @@
 """Streaming counts of when FFN neurons fire (Voita et al. 2023), without storing activations.
 
-A neuron is *active* at a position when its post-activation value (``blocks.L.mlp.hook_post``:
-the vector that multiplies W_out) exceeds ``threshold``. For ReLU models (OPT, the paper's
-family) the threshold is 0 and this is the paper's definition; for other activations (SiLU,
-GELU, gated MLPs) post > 0 holds for about half of all positions, so the suite uses a documented
-positive threshold (:func:`default_threshold`) and every page that uses it says so.
+A neuron is *active* at a position when the input of its FFN nonlinearity (``blocks.L.mlp.hook_pre``:
+the gate pre-activation of a gated SwiGLU/GeGLU MLP, the first projection's output otherwise)
+exceeds ``threshold``, 0 by default (:data:`ACTIVE_RULE`). For ReLU models (OPT, the paper's family)
+pre > 0 is exactly post-ReLU > 0, the paper's definition; for SiLU/GELU (gates) it is the same
+event, "the nonlinearity's output is positive", and, unlike any absolute threshold on the
+post-activation, it is a property of the function: rescaling a gated neuron's up-projection by c
+and its down-projection by 1/c leaves the model unchanged and the gate, hence the firings, too.
 
 Per layer the counts are sums over the rows seen, so counts of two chunks of rows add up to the
 counts of all rows (:meth:`ActivationCounts.__add__`); that is what makes the pass resumable.
@@ -29,7 +31,8 @@ from helpers.errors import ParameterError
 from helpers.io import atomic_path, discard
 
 RELU_NAMES = ("relu",)
-SOFT_THRESHOLD = 0.5  # the suite's "active" threshold for non-ReLU activations (not the paper's)
+ACTIVE_HOOK = "hook_pre"  # the input of the FFN nonlinearity (for gated MLPs: of the gate's)
+ACTIVE_RULE = "mlp.hook_pre > threshold"  # part of every cache key of counts made with this definition
 
 
 def is_relu(model: TransformerBridge) -> bool:
@@ -38,14 +41,11 @@ def is_relu(model: TransformerBridge) -> bool:
 
 
 def default_threshold(model: TransformerBridge) -> float:
-    """0 for ReLU models (the paper's rule); :data:`SOFT_THRESHOLD` otherwise.
-
-    With SiLU/GELU-gated MLPs the post-activation is positive on about half of all positions, so
-    ``> 0`` would make every neuron "active" half the time. A threshold of 0.5 leaves SmolLM2's
-    early and middle layers active on 0.3-1.5 % of positions, close to the sparsity of OPT's ReLU
-    neurons; it is a choice of this suite, not of the paper.
-    """
-    return 0.0 if is_relu(model) else SOFT_THRESHOLD
+    """0 for every model: active = the nonlinearity's input > 0, i.e. its output (ReLU, SiLU or GELU
+    of it) > 0 -- Voita's "non-zero" for ReLU, the same event for SiLU/GELU gates. (An absolute
+    threshold on the post-activation of a gated MLP is not a property of the function: scaling the
+    up-projection by c and the down-projection by 1/c moves every post-activation across it.)"""
+    return 0.0
 
 
 @dataclass
@@ -170,8 +170,9 @@ def count_activations(
 ) -> ActivationCounts:
     """Count activations of ``layers`` (default: all) over ``rows`` [n_rows, T], one forward pass.
 
-    active[l, n] = #{(r, t): post_l[r, t, n] > threshold}; pos_active[l, t, n] the same at position t;
-    token_active[l, v, n] = #{(r, t): t >= 1, rows[r, t] = vocab[v] != BOS, post > threshold}.
+    active[l, n] = #{(r, t): pre_l[r, t, n] > threshold} (pre: the nonlinearity's input, :data:`ACTIVE_HOOK`);
+    pos_active[l, t, n] the same at position t;
+    token_active[l, v, n] = #{(r, t): t >= 1, rows[r, t] = vocab[v] != BOS, pre > threshold}.
 
     ``state`` continues a pass: it must hold the counts of ``rows[:state.n_rows]``, and only the
     remaining rows are run. With ``checkpoint`` the running counts are saved there (atomically)
@@ -209,9 +210,9 @@ def count_activations(
     current: dict[str, torch.Tensor] = {}
     bits = _fired_files(fired_dir, layers, n_rows, seq_len, d_mlp, start) if fired_dir is not None else None
 
-    def hook(post: torch.Tensor, hook) -> None:  # post: [batch, pos, d_mlp]
+    def hook(pre: torch.Tensor, hook) -> None:  # pre: [batch, pos, d_mlp]
         i = slot[int(hook.name.split(".")[1])]
-        fired = post > threshold
+        fired = pre > threshold
         if bits is not None:
             bits[i][current["lo"]: current["lo"] + len(fired)] = pack_fired(fired).cpu().numpy()
         acc["active"][i] += fired.sum((0, 1))
@@ -220,7 +221,7 @@ def count_activations(
         if i == len(layers) - 1:
             raise _StopForward
 
-    hooks = [(f"blocks.{layer}.mlp.hook_post", hook) for layer in layers]
+    hooks = [(f"blocks.{layer}.mlp.{ACTIVE_HOOK}", hook) for layer in layers]
     last_save = time.monotonic()
     bar = tqdm(total=n_rows, initial=start, desc=f"activation counts, layers {layers[0]}-{layers[-1]}",
                unit="row", disable=not progress)
@@ -410,18 +411,18 @@ def count_ngrams(model: TransformerBridge, rows: torch.Tensor, neurons: Sequence
     current: dict[str, torch.Tensor] = {}
     grams, cols, events = [], [], []
 
-    def hook(post: torch.Tensor, hook) -> None:
+    def hook(pre: torch.Tensor, hook) -> None:
         layer = int(hook.name.split(".")[1])
         in_layer = by_layer[layer]
-        idx = torch.tensor([neurons[i][1] for i in in_layer], device=post.device)
-        fired = (post[..., idx] > threshold) & current["valid"][..., None]  # [batch, pos, k]
+        idx = torch.tensor([neurons[i][1] for i in in_layer], device=pre.device)
+        fired = (pre[..., idx] > threshold) & current["valid"][..., None]  # [batch, pos, k]
         b, t, k = torch.nonzero(fired, as_tuple=True)
         cols.append(torch.tensor(in_layer)[k.cpu()].numpy())
         events.append(current["ids"][b, t].cpu().numpy())
         if layer == last_layer:
             raise _StopForward
 
-    hooks = [(f"blocks.{layer}.mlp.hook_post", hook) for layer in sorted(by_layer)]
+    hooks = [(f"blocks.{layer}.mlp.{ACTIVE_HOOK}", hook) for layer in sorted(by_layer)]
     bar = tqdm(total=len(rows), desc=f"{n}-gram counts of {len(neurons)} neurons", unit="row",
                disable=not progress)
     with torch.no_grad(), model.hooks(fwd_hooks=hooks):

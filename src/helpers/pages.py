@@ -316,7 +316,7 @@ class VoitaPage(ModelPage):
     corpus: str = "wikipedia-sample"  #: corpus the rows come from
     stats_rows: int = QUICK["stats_rows"]  #: rows whose activations are counted (0: every row)
     stats_seq_len: int = QUICK["stats_seq_len"]  #: tokens per counted row, BOS first (the paper: 2048)
-    threshold: float | None = None  #: 'active' = post-activation > threshold (None: 0 for ReLU, else 0.5)
+    threshold: float | None = None  #: 'active' = the FFN nonlinearity's input > threshold (None: 0)
     n_examples: int = 4  #: example detectors shown (Fig 5)
     oscillation_layer: int = 1  #: layer whose oscillatory neurons are shown (Fig 9; the paper: the second)
     domains: list = field(default_factory=lambda: ["wikipedia-sample", "python-stdlib"])  #: corpora compared

@@ -38,6 +38,7 @@ from helpers import twins
 from helpers.io import read_json
 from helpers.report import KEY_NUMBERS_FILE
 from helpers.stats import Estimate, is_estimate
+from helpers.voita_rules import all_of, sized
 
 STOLFO, VOITA = "Stolfo et al. 2024", "Voita et al. 2023"
 REPRODUCED, PARTLY, NOT, NA = "reproduced", "partly", "not reproduced", "n/a"
@@ -396,62 +397,82 @@ CLAIMS: list[Claim] = [
     Claim("V-04", VOITA, "§3, Fig 1a",
           "While the first half contains a solid proportion of dead neurons, the second half is fully 'alive'.",
           "every OPT model but 350m", "voita_fig1_dead_neurons",
-          "dead neurons: more than none in the first half, none in the second (basic bootstrap intervals over "
-          "rows)",
-          both(above("dead_first_half", 0), below("dead_second_half", 0.5))),
+          "dead neurons > 5 % of the first half's neurons ('a solid proportion') and < 0.1 % of the second "
+          "half's ('fully alive', allowing a few rare firings missed at this size); dead = the FFN "
+          "nonlinearity's input never > 0 (Methods); mean of 4 disjoint splits of the rows, t interval",
+          sized(all_of(above("dead_pct_first_half", 5), below("dead_pct_second_half", 0.1)))),
     Claim("V-05", VOITA, "§3, Fig 1",
           "Layers with most dead neurons are the ones where alive neurons activate most rarely.", "OPT family",
-          "voita_fig1_dead_neurons", "Spearman correlation over layers of % dead and mean frequency of alive "
-          "neurons < 0", below("spearman_dead_alive_freq", 0)),
+          "voita_fig1_dead_neurons", "Spearman correlation over layers of % dead and the alive neurons' mean "
+          "frequency < −0.5 (a clear monotone relation, not a sign), in splits where ≥ 3 layers have a dead "
+          "neuron (else n/a: no pattern to correlate); mean of 4 disjoint splits, t interval",
+          sized(below("spearman_dead_alive_freq", -0.5))),
     Claim("V-07", VOITA, "§4.1, Fig 2",
           "The largest models have a substantial proportion of neurons that are covered by as few as 1 to 5 tokens.",
           "OPT 13b-66b", "voita_fig2_covering_counts",
-          "share of alive first-half neurons covered by 1-5 tokens > 10 %", above("pct_cover_1_to_5", 10)),
+          "share of the first-half neurons with ≥ 20 counted firings (minimum support) that 1-5 tokens cover "
+          "> 10 %; mean of 4 disjoint splits, t interval", sized(above("pct_cover_1_to_5", 10))),
     Claim("V-08", VOITA, "§4.2, Fig 3a",
           "There are indeed a lot of token-detecting neurons … the 66b model has overall 5351 token detectors.",
           "OPT-66b: 5,351 detectors, 0.23 % of its neurons", "voita_fig3_token_detectors",
-          "share of the model's neurons that are token detectors > 0.23 % (66b's share)",
-          above("token_detector_pct", 0.23)),
+          "share of the model's neurons that are token detectors with ≥ 20 firings on their covered tokens (each "
+          "seen ≥ 3 times) > "
+          "0.23 % (66b's share); mean of 4 disjoint splits, t interval",
+          sized(above("token_detector_pct", 0.23))),
     Claim("V-19", VOITA, "App A.2, Fig 14a", "Trigram-detecting neurons: covered by 1-50 trigrams, 95 % / 95 %.",
-          "all OPT models", "voita_fig3_token_detectors", "number of trigram detectors ≥ 1",
-          above("trigram_detectors", 0.5)),
+          "all OPT models", "voita_fig3_token_detectors",
+          "trigram detectors with ≥ 20 firings on their covered trigrams (each seen ≥ 3 times): mean over 4 "
+          "disjoint splits > 0.5 "
+          "(at least one per split), t interval", sized(above("trigram_detectors", 0.5))),
     Claim("V-13", VOITA, "§4.3, Fig 4",
           "In each following layer, detected tokens mostly differ from all the tokens covered by the layers below.",
           "all OPT models", "voita_fig4_new_tokens",
-          "mean over the layers after the first detecting one of (tokens new overall / tokens detected) > 0.5 "
-          "(interval over those layers)", above("share_new_following_layers", 0.5)),
+          "mean over the layers after the first detecting one (at least 3, else n/a) of (tokens new overall / "
+          "tokens detected) > 0.5, detectors with minimum support (interval over those layers)",
+          sized(above("share_new_following_layers", 0.5), "n_tokens")),
     Claim("V-14", VOITA, "§4.4, Fig 5", "The top suppressed concepts are … exactly the tokens triggering this neuron.",
           "OPT-66b examples", "voita_fig5_suppression",
-          "share of token detectors with a trigger among their 10 most suppressed tokens > 0.5 (interval over "
-          "detectors)", above("share_trigger_in_bottom10", 0.5)),
+          "share of token detectors (with minimum support; at least 5, else n/a) with a trigger among their 10 "
+          "most suppressed tokens > 0.5 (interval over detectors)",
+          sized(above("share_trigger_in_bottom10", 0.5), "n_tokens")),
     Claim("V-15", VOITA, "§4.4",
           "For over 80% of token-detecting neurons their corresponding updates point in the negative direction from "
           "the triggering them tokens.", "all OPT models: > 80 %", "voita_fig5_suppression",
-          "share of token detectors whose output row projects negatively on their triggers' unembeddings > 0.8 "
-          "(interval over detectors)", above("suppression_share", 0.8)),
+          "share of token detectors (with minimum support; at least 5, else n/a) whose output row projects "
+          "negatively on their triggers' unembeddings > 0.8 (interval over detectors)",
+          sized(above("suppression_share", 0.8), "n_tokens")),
     Claim("V-22", VOITA, "§5.1", "We pick neurons with I(act, pos) > 0.05: positional neurons.",
-          "all OPT models", "voita_fig8_positional_neurons", "number of positional neurons ≥ 1",
-          above("positional_neurons", 0.5)),
+          "all OPT models", "voita_fig8_positional_neurons",
+          "strong positional neurons (Miller-Madow-corrected I(act; pos) > 0.05 and ≥ 90 % of positions at an "
+          "extreme: position decides the firing) ≥ 1: mean over disjoint splits of ≥ 16 rows each (4 at the quick "
+          "profile; fewer rows make fr(pos) hit 0 or 1 by chance) > 0.5, t interval. Weak ones are "
+          "not enough: an untrained twin has hundreds (the first positions of causal attention are special in "
+          "any transformer)", sized(above("strong_positional_neurons", 0.5))),
     Claim("V-24", VOITA, "§5.3, Fig 8",
           "Oscillatory is the most frequent type of positional neurons for models smaller than 6.7b.",
           "OPT 125m-2.7b", "voita_fig8_positional_neurons",
-          "share of oscillatory minus the share of the next most frequent type, among positional neurons, > 0 "
-          "(interval over positional neurons)", above("oscillatory_lead", 0)),
+          "share of oscillatory minus the share of the next most frequent type, among the strong positional "
+          "neurons (at least 5, else n/a: a weak curve near fr = 0.5 wobbles across the on/off levels by "
+          "sampling noise and looks oscillatory), > 0 (interval over those neurons)",
+          sized(above("oscillatory_lead", 0), "n_tokens")),
     Claim("V-27", VOITA, "§5.3, Fig 9",
           "The 10 strongly oscillatory neurons in the second layer of the 125m model … altogether cover all "
           "positions such that none of these neurons is redundant.", "OPT-125m, layer 1: 10 neurons",
           "voita_fig9_oscillatory_ranges",
-          "strong oscillatory neurons in layer 1 ≥ 10 and their ranges cover ≥ 95 % of positions",
-          both(above("strong_oscillatory", 9.5), above("positions_covered", 0.95))),
+          "strong oscillatory neurons in layer 1 ≥ 10 and their ranges cover ≥ 95 % of positions (means over "
+          "disjoint splits of ≥ 16 rows each, t intervals)",
+          sized(all_of(above("strong_oscillatory", 9.5), above("positions_covered", 0.95)))),
     Claim("V-30", VOITA, "§3; §5.1 (data)",
           "Many neurons never activate on our diverse data, i.e. they can be seen as 'dead' (data of several domains).",
           "Pile subsets, Reddit, code", "voita_domains",
-          "share of the neurons dead on the first domain that are also dead on the second > 0.5 (interval over "
-          "those neurons)", above("dead_shared_share", 0.5)),
+          "neurons dead on both domains > 1 % of all neurons ('many'; split i of each domain, mean of 4, t "
+          "interval) and of the neurons dead on the first domain (at least 5, else n/a) > 50 % dead on the "
+          "second too", sized(all_of(above("dead_pct_both_domains", 1), above("dead_shared_share", 0.5)))),
     Claim("V-31", VOITA, "§5.1 (data)", "Positional neurons found on Wikipedia, DM Mathematics and code alike.",
           "Wikipedia, DM Mathematics, Codeparrot", "voita_domains",
-          "share of the positional neurons of the first domain that are positional on the second too > 0.5",
-          above("positional_shared_share", 0.5)),
+          "share of the strong positional neurons of the first domain (at least 5, else n/a; weak ones appear in "
+          "untrained twins, see V-22) that are positional on the second too > 0.5",
+          sized(above("strong_positional_shared_share", 0.5), "n_tokens")),
 ]
 
 

@@ -95,6 +95,44 @@ def bootstrap_units(columns: dict[str, np.ndarray], units: np.ndarray, statistic
     return bootstrap(of, len(labels), unit=unit, seed=seed, n_boot=n_boot)
 
 
+# Student t quantiles t_{0.975, df} for the few splits a split interval uses (no scipy here).
+_T975 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+         12: 2.179, 15: 2.131, 20: 2.086, 30: 2.042}
+
+
+def t975(df: int) -> float:
+    """t_{0.975, df}: the table's value, or the next smaller df's listed value (conservative); 1.96 beyond 30."""
+    if df < 1:
+        raise ValueError("t975 needs df >= 1")
+    return _T975[max(k for k in _T975 if k <= df)] if df <= 30 else 1.96
+
+
+def split_mean(values: np.ndarray, *, unit: str, bounds: tuple[float, float] = (-math.inf, math.inf)) -> Estimate:
+    """The mean of a statistic computed on S disjoint, equal-size splits of the data, with the
+    t interval mean ± t_{0.975, S-1} · sd / √S ("batch means"), clipped to ``bounds``.
+
+    For statistics whose expected value depends on the sample size (counts of what was seen at
+    least or never: dead neurons, detectors), this is an interval for the statistic *at the split
+    size*, and the mean is its estimate, so the interval contains it by construction. A split whose
+    statistic is not finite makes the whole estimate NaN (no verdict)."""
+    v = np.asarray(values, dtype=np.float64)
+    if v.size == 0 or not np.isfinite(v).all():
+        return Estimate(float("nan"), float("nan"), float("nan"), int(v.size), unit)
+    mean = float(v.mean())
+    if v.size < 2:
+        return Estimate(mean, float("nan"), float("nan"), 1, unit)
+    half = t975(v.size - 1) * float(v.std(ddof=1)) / math.sqrt(v.size)
+    low, high = np.clip([mean - half, mean + half], *bounds)
+    return Estimate(mean, float(min(low, mean)), float(max(high, mean)), int(v.size), unit)
+
+
+def contains(est: Estimate) -> bool:
+    """Whether an interval contains its estimate (True when either is missing: nothing to contradict)."""
+    if not (math.isfinite(est.value) and math.isfinite(est.low) and math.isfinite(est.high)):
+        return True
+    return est.low <= est.value <= est.high
+
+
 def exact(value: float, what: str = "weights") -> Estimate:
     """A number without sampling error (e.g. a statistic of the weights): its interval is the point."""
     return Estimate(float(value), float(value), float(value), 1, f"exact ({what}, no sampling)")

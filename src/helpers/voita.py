@@ -17,6 +17,7 @@ import torch
 from transformer_lens.model_bridge import TransformerBridge
 
 from helpers.activations import (
+    ACTIVE_RULE,
     ActivationCounts,
     bytes_per_layer,
     count_activations,
@@ -36,7 +37,20 @@ from helpers.models import special_tokens, weights_fingerprint
 COVERAGE = 0.95              # share of a neuron's activations to cover / of a token's occurrences
 MAX_DETECTOR_TOKENS = 5      # token detector: covered by 1..5 tokens
 MAX_DETECTOR_TRIGRAMS = 50   # trigram detector: covered by 1..50 trigrams
-MI_THRESHOLD = 0.05          # positional neuron: I(act; pos) > 0.05 nats
+MI_THRESHOLD = 0.05          # positional neuron: I(act; pos) > 0.05 nats (Miller-Madow corrected, see positional_mi)
+# Minimum support (the suite's, not the paper's): a detector's covered items must account for at
+# least MIN_SUPPORT of its firings, and a neuron enters Fig 2's covering-count shares only if it fired
+# at least MIN_SUPPORT times at counted positions. Without it, a neuron that fires once, on a token
+# seen once, is a "detector" covered by 1 token: at 16-32k tokens that is most of the detectors of an
+# untrained twin. With >= 20 firings on <= 5 tokens at >= 95 % of their occurrences, a neuron whose
+# firings had nothing to do with the token (firing rate f per position) would pass with chance about
+# f^19, negligible for any f a detector can have (see book: Methods, voita-token-detectors).
+MIN_SUPPORT = 20
+# ... and only covered items seen at least MIN_OCCURRENCES times count towards that support: an item
+# seen once is "covered" by any neuron that fired there. (Without it, a neuron firing at the first
+# positions of each row "detects" the BOS-padded trigrams there, each seen once: 88 such trigram
+# detectors per 4k tokens in SmolLM2.)
+MIN_OCCURRENCES = 3
 # Positional types (the paper gives no numbers; these are the suite's): an extreme is fr(pos) <= LOW
 # or >= HIGH; a curve is "strong" when at least STRONG_SHARE of positions sit at an extreme; the
 # curve is binarised with hysteresis (on above ON, off below OFF) and its "on" runs are its ranges.
@@ -55,39 +69,60 @@ def _at_least(a: np.ndarray, share: float, b: np.ndarray) -> np.ndarray:
     return a >= share * b - 1e-9 * np.maximum(b, 1)
 
 
-def coverage_stats(counts: np.ndarray, occurrences: np.ndarray, coverage: float = COVERAGE) -> dict[str, np.ndarray]:
+def coverage_stats(counts: np.ndarray, occurrences: np.ndarray, coverage: float = COVERAGE, *,
+                   min_occurrences: int = 1) -> dict[str, np.ndarray]:
     """Covering count and covered items of each neuron, from counts [G items, K neurons].
 
     counts[g, k]: how often neuron k fired on item g (a token or an n-gram); occurrences[g]: how
     often g occurs. With total_k = sum_g counts[g, k]:
     - cover_k: the fewest items whose counts sum to >= coverage * total_k (0 if total_k = 0);
     - item g is *covered* by k if counts[g, k] >= coverage * occurrences[g] (and counts > 0);
-    - covered_share_k = sum of counts over covered items / total_k.
+    - covered_share_k = sum of counts over covered items / total_k;
+    - support_k = sum of counts over covered items that occur at least ``min_occurrences`` times
+      (the firings they account for).
     """
     counts = np.asarray(counts, dtype=np.int64)
     total = counts.sum(0)
     cum = np.cumsum(-np.sort(-counts, axis=0), axis=0)
     cover = (~_at_least(cum, coverage, total[None, :])).sum(0) + 1
     cover[total == 0] = 0
-    covered = _at_least(counts, coverage, np.asarray(occurrences, dtype=np.int64)[:, None]) & (counts > 0)
+    occurrences = np.asarray(occurrences, dtype=np.int64)
+    covered = _at_least(counts, coverage, occurrences[:, None]) & (counts > 0)
     share = np.where(total > 0, (counts * covered).sum(0) / np.maximum(total, 1), 0.0)
-    return {"total": total, "cover": cover, "covered": covered, "n_covered": covered.sum(0), "covered_share": share}
+    support = (counts * (covered & (occurrences >= min_occurrences)[:, None])).sum(0)
+    return {"total": total, "cover": cover, "covered": covered, "n_covered": covered.sum(0), "covered_share": share,
+            "support": support}
 
 
-def is_detector(cover: np.ndarray, covered_share: np.ndarray, max_items: int, coverage: float = COVERAGE) -> np.ndarray:
-    """Voita's rule: 1 <= cover <= max_items and the covered items hold >= coverage of activations."""
-    return (cover >= 1) & (cover <= max_items) & (covered_share >= coverage - 1e-12)
+def is_detector(cover: np.ndarray, covered_share: np.ndarray, max_items: int, coverage: float = COVERAGE, *,
+                support: np.ndarray | None = None, min_support: int = MIN_SUPPORT) -> np.ndarray:
+    """Voita's rule: 1 <= cover <= max_items and the covered items hold >= coverage of activations;
+    with ``support`` (firings on the covered items, :func:`coverage_stats`) also support >= min_support."""
+    rule = (cover >= 1) & (cover <= max_items) & (covered_share >= coverage - 1e-12)
+    return rule if support is None else rule & (np.asarray(support) >= min_support)
 
 
-def positional_mi(pos_active: np.ndarray, n_rows: int) -> np.ndarray:
+def positional_mi(pos_active: np.ndarray, n_rows: int, *, corrected: bool = False) -> np.ndarray:
     """I(act; pos) per neuron from counts [T positions, K neurons] over ``n_rows`` rows, in nats.
 
     fr(pos) = pos_active / n_rows, fr = mean_pos fr(pos) (uniform p(pos) = 1/T);
     I = (1/T) sum_pos [fr(pos) log(fr(pos)/fr) + (1 - fr(pos)) log((1 - fr(pos))/(1 - fr))], 0 log 0 = 0.
+
+    ``corrected``: the Miller-Madow estimate. I = H(act) - H(act | pos), and the plug-in entropy of m
+    occupied bins from n draws is low by about (m - 1) / (2n); so
+    I_MM = I + (m_act - 1) / (2 N T) - mean_pos (m_pos - 1) / (2 N), with m_act (m_pos) the outcomes
+    (fired / not) seen at all (at that position) and N = n_rows. For a neuron whose firing does not
+    depend on position the plug-in I is about (T - 1) / (2 N T), 1/(2N): 0.031 nats at 16 rows.
     """
     fr_pos = np.asarray(pos_active, dtype=np.float64) / n_rows
     fr = fr_pos.mean(0, keepdims=True)
-    return (_xlog_ratio(fr_pos, fr) + _xlog_ratio(1 - fr_pos, 1 - fr)).mean(0)
+    mi = (_xlog_ratio(fr_pos, fr) + _xlog_ratio(1 - fr_pos, 1 - fr)).mean(0)
+    if not corrected:
+        return mi
+    n_pos = fr_pos.shape[0]
+    m_act = ((fr > 0) & (fr < 1)).astype(np.float64)[0]  # 2 outcomes seen: m - 1 = 1
+    m_pos = ((fr_pos > 0) & (fr_pos < 1)).mean(0)
+    return mi + m_act / (2 * n_rows * n_pos) - m_pos / (2 * n_rows)
 
 
 def _xlog_ratio(p: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -157,8 +192,10 @@ def cover_bucket(cover: int) -> str:
 class NeuronStats:
     """The tables of :func:`neuron_stats`.
 
-    neurons: one row per (layer, neuron): n_active, freq, dead, cover, n_covered, covered_share,
-        token_detector, mi, positional, pos_type, pos_strong, n_ranges.
+    neurons: one row per (layer, neuron): n_active, freq, dead, n_counted (firings at counted positions),
+        supported (n_counted >= MIN_SUPPORT), cover, n_covered, covered_share, support, detector_rule
+        (Voita's three steps alone), token_detector (and support >= MIN_SUPPORT), mi_plugin, mi (Miller-Madow),
+        positional, pos_type, pos_strong, n_ranges.
     detector_tokens: (layer, neuron, token, count, occurrences) for the tokens each token detector covers.
     positional: (layer, neuron, position, fr) for every positional neuron and the layer's 10 highest-MI ones.
     info: the key (model, corpus, rows, threshold, ...) and n_tokens.
@@ -208,8 +245,11 @@ def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", 
     threshold = default_threshold(model) if threshold is None else float(threshold)
     key = {"model": model.cfg.repro_spec.name, "weights": weights_fingerprint(model, full=True), "corpus": corpus,
            "corpus_content": corpus_fingerprint(corpus),
-           "n_rows": n_rows, "seq_len": seq_len, "seed": seed, "threshold": threshold, "dtype": str(model.cfg.dtype),
-           "rules": [COVERAGE, MAX_DETECTOR_TOKENS, MI_THRESHOLD, LOW, HIGH, STRONG_SHARE, ON, OFF, CURVES_PER_LAYER]}
+           "n_rows": n_rows, "seq_len": seq_len, "seed": seed, "threshold": threshold, "active": ACTIVE_RULE, "dtype": str(model.cfg.dtype),
+           "rules": [COVERAGE, MAX_DETECTOR_TOKENS, MIN_SUPPORT, MIN_OCCURRENCES, MI_THRESHOLD, "miller-madow", LOW, HIGH, STRONG_SHARE,
+                     ON, OFF, CURVES_PER_LAYER]}
+
+    kept = fired_folder(key)  # once: the folder's name hashes the code, which may change while the pass runs
 
     def compute() -> dict[str, pd.DataFrame]:
         st = special_tokens(model)
@@ -219,7 +259,7 @@ def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", 
         work.mkdir(parents=True, exist_ok=True)
         groups = layer_groups(model.cfg.n_layers, bytes_per_layer(model.cfg.d_mlp, seq_len, len(vocab)), max_memory_gb)
         fired_size = rows.numel() * model.cfg.n_layers * -(-model.cfg.d_mlp // 8)
-        fired_dir = fired_folder(key) if fired_size <= max_fired_gb * 2**30 else None
+        fired_dir = kept if fired_size <= max_fired_gb * 2**30 else None
         tables: dict[str, list[pd.DataFrame]] = {"neurons": [], "detector_tokens": [], "positional": []}
         for i, layers in enumerate(groups):
             done, partial = work / f"group-{i}.npz", work / f"group-{i}.partial.npz"
@@ -243,7 +283,7 @@ def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", 
     tables = cached_tables("voita-stats", key, compute, enabled=cache)
     return NeuronStats(neurons=tables["neurons"], detector_tokens=tables["detector_tokens"],
                        positional=tables["positional"],
-                       info={**key, **tables["neurons"].attrs, "fired_dir": str(fired_folder(key))})
+                       info={**key, **tables["neurons"].attrs, "fired_dir": str(kept)})
 
 
 def fired_folder(key: dict[str, Any]):
@@ -265,14 +305,17 @@ def analyse(counts: ActivationCounts) -> dict[str, pd.DataFrame]:
     neurons, detector_tokens, positional = [], [], []
     for i, layer in enumerate(counts.layers.tolist()):
         active = counts.active[i]
-        stats = coverage_stats(counts.token_active[i], counts.token_occ)
-        detector = is_detector(stats["cover"], stats["covered_share"], MAX_DETECTOR_TOKENS)
-        mi = positional_mi(counts.pos_active[i, 1:], n_rows)
+        stats = coverage_stats(counts.token_active[i], counts.token_occ, min_occurrences=MIN_OCCURRENCES)
+        rule = is_detector(stats["cover"], stats["covered_share"], MAX_DETECTOR_TOKENS)
+        detector = rule & (stats["support"] >= MIN_SUPPORT)
+        mi = positional_mi(counts.pos_active[i, 1:], n_rows, corrected=True)
         frame = pd.DataFrame({
             "layer": layer, "neuron": np.arange(len(active)), "n_active": active,
-            "freq": active / counts.n_positions, "dead": active == 0, "cover": stats["cover"],
-            "n_covered": stats["n_covered"], "covered_share": stats["covered_share"], "token_detector": detector,
-            "mi": mi, "positional": mi > MI_THRESHOLD,
+            "freq": active / counts.n_positions, "dead": active == 0, "n_counted": stats["total"],
+            "supported": stats["total"] >= MIN_SUPPORT, "cover": stats["cover"],
+            "n_covered": stats["n_covered"], "covered_share": stats["covered_share"], "support": stats["support"],
+            "detector_rule": rule, "token_detector": detector,
+            "mi_plugin": positional_mi(counts.pos_active[i, 1:], n_rows), "mi": mi, "positional": mi > MI_THRESHOLD,
         })
         kinds, strong, n_ranges = [], [], []
         for n in np.flatnonzero(frame.positional.to_numpy()):
@@ -311,13 +354,15 @@ def ngram_detectors(model: TransformerBridge, stats: NeuronStats, *, n: int = 3,
     Only neurons whose token covering count is 1..max_items can qualify (the last tokens of <= k
     covering n-grams are <= k covering tokens, over the same activations), so n-grams are counted
     for those candidates alone: from the firings the statistics pass kept on disk when it could
-    (no model), else with a second pass over the rows. Returns ``neurons`` (layer, neuron, cover,
-    n_covered, covered_share, detector) and ``covered`` (layer, neuron, ngram, tokens, count, occurrences).
+    (no model), else with a second pass over the rows. A detector also needs MIN_SUPPORT firings on
+    its covered n-grams. Returns ``neurons`` (layer, neuron, cover, n_covered, covered_share, support,
+    detector_rule: Voita's three steps alone, detector: with the support) and ``covered`` (layer, neuron, ngram, tokens, count, occurrences).
     """
     info = stats.info
     key = {**{k: info[k] for k in ("model", "weights", "corpus", "corpus_content", "n_rows", "seq_len", "seed",
-                                   "threshold", "dtype")},
-           "n": n, "max_items": max_items, "coverage": COVERAGE}
+                                   "threshold", "active", "dtype")},
+           "n": n, "max_items": max_items, "coverage": COVERAGE, "min_support": MIN_SUPPORT,
+           "min_occurrences": MIN_OCCURRENCES}
 
     def compute() -> dict[str, pd.DataFrame]:
         cand = stats.neurons[(stats.neurons.cover >= 1) & (stats.neurons.cover <= max_items)]
@@ -333,28 +378,38 @@ def ngram_detectors(model: TransformerBridge, stats: NeuronStats, *, n: int = 3,
             grams = count_ngrams(model, rows, pairs, n=n, threshold=info["threshold"], bos_id=st.bos_id,
                                  batch_size=batch_size, progress=progress)
             source = "a second forward pass"
-        table, covered = [], []
-        for col, (layer, neuron) in enumerate(pairs):
-            ids, active, occ = grams.column(col)
-            counts = active[:, None]
-            s = coverage_stats(counts, occ)
-            det = bool(is_detector(s["cover"], s["covered_share"], max_items)[0])
-            table.append({"layer": layer, "neuron": neuron, "cover": int(s["cover"][0]),
-                          "n_covered": int(s["n_covered"][0]), "covered_share": float(s["covered_share"][0]),
-                          "detector": det})
-            if det:
-                keep = s["covered"][:, 0]
-                for gram, c, o in zip(ids[keep].tolist(), counts[keep, 0].tolist(), occ[keep].tolist()):
-                    covered.append({"layer": layer, "neuron": neuron, "ngram": gram,
-                                    "tokens": decode_ngram(gram, n, model.cfg.d_vocab), "count": c, "occurrences": o})
-        neurons = _typed(table, {"layer": "int64", "neuron": "int64", "cover": "int64", "n_covered": "int64",
-                                 "covered_share": "float64", "detector": "bool"})
+        neurons, covered_frame = ngram_table(grams, pairs, n=n, max_items=max_items, d_vocab=model.cfg.d_vocab)
         neurons.attrs.update(n_candidates=len(pairs), counted_from=source)
-        covered_frame = _typed(covered, {"layer": "int64", "neuron": "int64", "ngram": "int64", "tokens": "object",
-                                         "count": "int64", "occurrences": "int64"})
         return {"neurons": neurons, "covered": covered_frame}
 
     return cached_tables(f"voita-{n}gram", key, compute, enabled=cache)
+
+
+def ngram_table(grams, pairs: list[tuple[int, int]], *, n: int, max_items: int,
+                d_vocab: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Voita's n-gram detector rule with minimum support for each (layer, neuron) column of ``grams``
+    (:class:`helpers.activations.NgramCounts`): the ``neurons`` and ``covered`` frames of :func:`ngram_detectors`."""
+    table, covered = [], []
+    for col, (layer, neuron) in enumerate(pairs):
+        ids, active, occ = grams.column(col)
+        counts = active[:, None]
+        s = coverage_stats(counts, occ, min_occurrences=MIN_OCCURRENCES)
+        rule = bool(is_detector(s["cover"], s["covered_share"], max_items)[0])
+        det = rule and int(s["support"][0]) >= MIN_SUPPORT
+        table.append({"layer": layer, "neuron": neuron, "cover": int(s["cover"][0]),
+                      "n_covered": int(s["n_covered"][0]), "covered_share": float(s["covered_share"][0]),
+                      "support": int(s["support"][0]), "detector_rule": rule, "detector": det})
+        if det:
+            keep = s["covered"][:, 0]
+            for gram, c, o in zip(ids[keep].tolist(), counts[keep, 0].tolist(), occ[keep].tolist()):
+                covered.append({"layer": layer, "neuron": neuron, "ngram": gram,
+                                "tokens": decode_ngram(gram, n, d_vocab), "count": c, "occurrences": o})
+    neurons = _typed(table, {"layer": "int64", "neuron": "int64", "cover": "int64", "n_covered": "int64",
+                             "covered_share": "float64", "support": "int64", "detector_rule": "bool",
+                             "detector": "bool"})
+    covered_frame = _typed(covered, {"layer": "int64", "neuron": "int64", "ngram": "int64", "tokens": "object",
+                                     "count": "int64", "occurrences": "int64"})
+    return neurons, covered_frame
 
 
 def _typed(records: list[dict], dtypes: dict[str, str]) -> pd.DataFrame:
@@ -458,14 +513,15 @@ def token_strings(model: TransformerBridge, ids: Any) -> list[str]:
 
 
 def describe_stats(stats: NeuronStats) -> str:
-    """A Markdown paragraph: tokens counted, threshold, and whether it is the paper's rule."""
+    """A Markdown paragraph: tokens counted, what 'active' means here, support and the MI correction."""
     info = stats.info
-    rule = ("post-ReLU value > 0, the paper's rule" if info["relu"] else
-            f"post-activation value > {info['threshold']:g}: this model's FFN is not ReLU, so 'active' "
-            "uses the suite's threshold, **a departure from the paper** (which studies ReLU OPT models)")
-    mi_bias = 1 / (2 * info["n_rows_used"])
+    rule = ("post-ReLU value > 0 (its input > 0), the paper's rule" if info["relu"] else
+            "the input of the FFN nonlinearity (for a gated MLP: the gate's pre-activation) > 0, i.e. the "
+            "nonlinearity's output > 0: the paper's 'non-zero' carried over to a non-ReLU model (Methods: "
+            "voita-active)")
     return (f"**Data:** {info['n_tokens']:,} tokens ({info['n_rows_used']} rows of {info['seq_len']} tokens, "
             f"BOS first) of `{info['corpus']}`, seed {info['seed']}; the paper used over 20M tokens for dead "
             f"neurons and 5M for the rest, so rare firings are missed here and more neurons look dead. "
-            f"**Active:** {rule}. The plug-in estimate of I(act; pos) is biased upwards by about "
-            f"1/(2·rows) = {mi_bias:.4f} nats at these sizes (the positional threshold is {MI_THRESHOLD}).")
+            f"**Active:** {rule}. **Support:** a detector needs at least {MIN_SUPPORT} firings on the tokens it "
+            f"covers. **I(act; pos)** is Miller-Madow corrected (the plug-in estimate is biased upwards by about "
+            f"1/(2·rows) = {1 / (2 * info['n_rows_used']):.4f} nats here; the positional threshold is {MI_THRESHOLD}).")

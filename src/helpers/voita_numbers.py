@@ -3,32 +3,42 @@
 One function per page: it takes the page object (:class:`helpers.pages.VoitaPage`) and returns
 ``{key: Estimate | value}``, the numbers the scorecard's claims read.
 
-Units of the intervals. Dead neurons, activation frequencies, covering counts, token detectors and
-positional neurons are bootstrapped over the **counted rows**: the counting pass keeps every neuron's
-firings on disk (packed bits, :func:`helpers.activations.fired_bits`), so each replicate recomputes
-the statistic from the resampled rows. Neurons far from a rule's threshold in the full data (token
-covering count above :data:`CANDIDATE_COVER`, I(act; pos) below :data:`CANDIDATE_MI`) are taken to
-stay on their side in every resample, so only the candidates are recomputed. Shares *among*
-detectors, positional neurons or layers (e.g. the share of detectors that suppress their triggers)
-are bootstrapped over those items. When the pass could not keep its firings (over its disk budget),
-the row intervals are missing and the page says so (book: Methods, "Intervals and verdicts").
+Size-dependent counts (dead neurons, covering shares, token and trigram detectors, positional and
+strong oscillatory neurons) grow or shrink with the tokens counted, so a resample of the rows with
+replacement (fewer distinct rows) is biased, and its intervals can exclude their own estimate. Here
+they come from **disjoint equal-size splits** of the counted rows: the counting pass keeps every
+neuron's firings (packed bits, :func:`helpers.activations.fired_bits`), the same definitions
+(:func:`helpers.voita.analyse`) run on each split's rows, and the estimate is the mean over the
+:data:`N_SPLITS` splits with its t interval (:func:`helpers.stats.split_mean`): a number *at the split
+size*, which ``verdict_tokens`` states. The same bits give the counts on prefixes of the rows (1/8,
+1/4, 1/2, all of them): the ``convergence`` series, drawn by :func:`helpers.voita_plots.convergence`.
+Shares *among* detectors, positional neurons or layers are bootstrapped over those items (at least
+:data:`MIN_ITEMS` of them, else no number). When the pass could not keep its firings (over its disk
+budget), the size-dependent numbers have no interval and the page says so (book: Methods, voita-intervals).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
+import torch
 
 from helpers import voita
-from helpers.activations import fired_bits
-from helpers.stats import LEVEL, N_BOOT, Estimate, bootstrap
+from helpers.activations import ActivationCounts, fired_bits, ngram_counts_from_bits
+from helpers.cache import cached_tables
+from helpers.stats import Estimate, bootstrap, split_mean
 
-CANDIDATE_COVER = 10  # token covering counts above this are taken to stay above the detectors' 5
-CANDIDATE_MI = voita.MI_THRESHOLD / 2  # I(act; pos) below this is taken to stay below the threshold
-N_BOOT_TYPES = 200  # replicates for statistics that re-type fr(pos) curves (a Python loop per neuron)
+N_SPLITS = 4  # disjoint splits of the counted rows for the size-dependent intervals
+# Positional numbers need fr(pos) from at least this many rows per split: with fewer, fr(pos) = 0 or 1 at
+# most positions by chance (a rate-p neuron has fr = 0 with chance (1 - p)^rows), so the extremes that make
+# a neuron "strong" are sampling artefacts (SmolLM2's fresh-init twin: 279 strong positional neurons on
+# 4 rows, 1 on 8, none on 16 or 32).
+MIN_POSITIONAL_ROWS = 16
+MIN_ITEMS = 5  # shares among detectors / positional neurons / layers need at least this many items
+Tables = dict[str, pd.DataFrame]
 
 
 def first_half(page) -> list[int]:
@@ -37,115 +47,224 @@ def first_half(page) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Resampling rows
-
-
-def _weights(n_rows: int, seed: int, n_boot: int) -> np.ndarray:
-    """[n_boot, n_rows] how often each row is drawn in each bootstrap replicate (rows drawn with replacement)."""
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_rows, (n_boot, n_rows))
-    weights = np.zeros((n_boot, n_rows), np.float64)
-    np.add.at(weights, (np.arange(n_boot)[:, None], draws), 1.0)
-    return weights
-
-
-def _interval(point: float | np.ndarray, replicates: np.ndarray, n: int, unit: str,
-              bounds: tuple[float, float] = (0.0, np.inf)) -> Estimate:
-    """The *basic* (reverse-percentile) bootstrap interval [2θ − q_97.5, 2θ − q_2.5], clipped to
-    ``bounds``. A resample of rows holds fewer distinct rows than the data (about 63 %), so a
-    statistic of what was never or rarely seen in them (dead neurons, covering counts, detectors,
-    plug-in I(act; pos)) is biased in every replicate; the basic interval corrects that bias to
-    first order, where the percentile interval would not even contain the estimate."""
-    alpha = (1 - LEVEL) / 2
-    finite = replicates[np.isfinite(replicates)]
-    if not finite.size or not np.isfinite(point):
-        return Estimate(float(point), float("nan"), float("nan"), n, unit)
-    q_low, q_high = np.quantile(finite, [alpha, 1 - alpha])
-    low, high = np.clip([2 * point - q_high, 2 * point - q_low], *bounds)
-    return Estimate(float(point), float(low), float(high), n, unit)
-
-
-def _no_interval(point: float) -> Estimate:
-    return Estimate(float(point), float("nan"), float("nan"), 0, "rows (no interval: the firings were not kept)")
+# The counting pass on subsets of the rows
 
 
 @dataclass
 class Firings:
-    """The counting pass's per-row firings, unpacked on demand: ``rows`` [R, T] and per layer [R, T, d_mlp] bits."""
+    """The counting pass's per-row firings: ``rows`` [R, T] token ids and, per layer, [R, T, d_mlp] bits."""
 
-    page: Any
+    model: Any
+    stats: voita.NeuronStats
     rows: np.ndarray
 
     @classmethod
-    def of(cls, page) -> "Firings | None":
-        folder = page.stats.info.get("fired_dir")
-        if not folder or any(fired_bits(folder, layer) is None for layer in range(page.n_layers)):
+    def of(cls, model, stats: voita.NeuronStats) -> "Firings | None":
+        folder = stats.info.get("fired_dir")
+        if not folder or any(fired_bits(folder, layer) is None for layer in range(model.cfg.n_layers)):
             return None
-        rows = voita.stats_rows(page.lm, page.stats.info["corpus"], page.stats.info["n_rows"],
-                                page.stats.info["seq_len"], page.stats.info["seed"]).numpy()
-        return cls(page, rows)
+        info = stats.info
+        rows = voita.stats_rows(model, info["corpus"], info["n_rows"], info["seq_len"], info["seed"]).numpy()
+        return cls(model, stats, rows)
 
-    def layer(self, layer: int, neurons: np.ndarray | None = None) -> np.ndarray:
-        """[R, T, d_mlp] (or [R, T, len(neurons)]) bool: where each neuron fired."""
-        packed = fired_bits(self.page.stats.info["fired_dir"], layer)
-        if neurons is None:
-            return np.unpackbits(np.asarray(packed), axis=-1)[..., : self.page.lm.cfg.d_mlp].astype(bool)
-        neurons = np.asarray(neurons)
-        return ((np.asarray(packed[..., neurons // 8]) >> (7 - neurons % 8)) & 1).astype(bool)
+    def packed(self, layer: int) -> np.ndarray:
+        return fired_bits(self.stats.info["fired_dir"], layer)
 
-    def active_per_row(self) -> np.ndarray:
-        """[R, L, d_mlp] int32: positions where each neuron fired, per row (BOS included, as ``active``)."""
-        return np.stack([self.layer(layer).sum(1, dtype=np.int32) for layer in range(self.page.n_layers)], axis=1)
+    def layer(self, layer: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
+        """[hi - lo, T, d_mlp] bool: where each neuron of ``layer`` fired in rows lo..hi-1."""
+        packed = np.asarray(self.packed(layer)[lo:hi])
+        return np.unpackbits(packed, axis=-1)[..., : self.model.cfg.d_mlp].astype(bool)
 
     @property
     def counted(self) -> np.ndarray:
         """[R, T] bool: the positions of the per-token counts (t >= 1, token not BOS)."""
-        keep = self.rows != _bos(self.page)
+        keep = self.rows != bos_id(self.model)
         keep[:, 0] = False
         return keep
 
 
-def _bos(page) -> int:
+def bos_id(model) -> int:
     from helpers.models import special_tokens
 
-    return special_tokens(page.lm).bos_id
+    return special_tokens(model).bos_id
+
+
+def subset_counts(firings: Firings, layer: int, lo: int, hi: int) -> ActivationCounts:
+    """What :func:`helpers.activations.count_activations` counts for ``layer``, over rows lo..hi-1 only."""
+    fired = firings.layer(layer, lo, hi)  # [r, T, N]
+    counted = firings.counted[lo:hi]
+    tokens = firings.rows[lo:hi][counted]
+    vocab, cols = np.unique(tokens, return_inverse=True)
+    token_active = torch.zeros((len(vocab), fired.shape[-1]), dtype=torch.int32)
+    token_active.index_add_(0, torch.from_numpy(cols.astype(np.int64)), torch.from_numpy(fired[counted]).to(torch.int32))
+    return ActivationCounts(
+        layers=np.asarray([layer]), threshold=float(firings.stats.info["threshold"]), bos_id=bos_id(firings.model),
+        vocab=vocab, n_rows=np.asarray(hi - lo), active=fired.sum((0, 1), dtype=np.int64)[None],
+        pos_active=fired.sum(0, dtype=np.int32)[None], token_occ=np.bincount(cols, minlength=len(vocab)).astype(np.int64),
+        token_active=token_active.numpy()[None])
+
+
+def subset_tables(firings: Firings, lo: int, hi: int, *, cache: bool = True) -> Tables:
+    """The tables of :func:`helpers.voita.analyse` (and trigram detectors, ``trigrams``) on rows
+    lo..hi-1 of the pass, from its kept firings (cached beside the pass's tables)."""
+    stats = firings.stats
+    key = {k: v for k, v in stats.info.items() if k not in ("fired_dir",) and not k.startswith("n_")}
+    key.update(n_rows=stats.info["n_rows"], subset=[int(lo), int(hi)], min_support=voita.MIN_SUPPORT,
+               min_occurrences=voita.MIN_OCCURRENCES)
+
+    def compute() -> Tables:
+        parts: dict[str, list[pd.DataFrame]] = {"neurons": [], "detector_tokens": [], "positional": []}
+        for layer in range(firings.model.cfg.n_layers):
+            for name, frame in voita.analyse(subset_counts(firings, layer, lo, hi)).items():
+                parts[name].append(frame)
+        tables = {name: pd.concat(frames, ignore_index=True) for name, frames in parts.items()}
+        cand = tables["neurons"][(tables["neurons"].cover >= 1) & (tables["neurons"].cover <= voita.MAX_DETECTOR_TRIGRAMS)]
+        pairs = list(zip(cand.layer.tolist(), cand.neuron.tolist()))
+        bits = {layer: np.asarray(firings.packed(layer)[lo:hi]) for layer in set(cand.layer.tolist())}
+        grams = ngram_counts_from_bits(bits, torch.from_numpy(firings.rows[lo:hi]), pairs, n=3,
+                                       d_vocab=firings.model.cfg.d_vocab, bos_id=bos_id(firings.model))
+        tables["trigrams"], _ = voita.ngram_table(grams, pairs, n=3, max_items=voita.MAX_DETECTOR_TRIGRAMS,
+                                                  d_vocab=firings.model.cfg.d_vocab)
+        return tables
+
+    return cached_tables("voita-subset", key, compute, enabled=cache)
+
+
+def split_bounds(n_rows: int, n_splits: int = N_SPLITS) -> list[tuple[int, int]]:
+    """``n_splits`` disjoint blocks of n_rows // n_splits consecutive rows (the rows are shuffled)."""
+    n_splits = max(1, min(n_splits, n_rows))
+    size = n_rows // n_splits
+    return [(i * size, (i + 1) * size) for i in range(n_splits)]
+
+
+def prefix_sizes(n_rows: int) -> list[int]:
+    """Rows of the convergence prefixes: 1/8, 1/4, 1/2 and all of the counted rows (distinct, >= 1)."""
+    return sorted({max(1, n_rows // 8), max(1, n_rows // 4), max(1, n_rows // 2), n_rows})
+
+
+@dataclass
+class BySize:
+    """The pass's tables on :data:`N_SPLITS` disjoint splits and on prefixes of the counted rows."""
+
+    seq_len: int
+    split_rows: int
+    splits: list[Tables]
+    prefix_rows: list[int]
+    prefixes: list[Tables]
+
+    @property
+    def split_tokens(self) -> int:
+        return self.split_rows * self.seq_len
+
+    def unit(self) -> str:
+        return (f"mean of {len(self.splits)} disjoint splits of {self.split_rows} rows "
+                f"({self.split_tokens:,} tokens each)")
+
+    def estimate(self, statistic: Callable[[Tables], float], bounds: tuple[float, float] = (0.0, np.inf)) -> Estimate:
+        """The statistic's mean over the splits with its t interval (:func:`helpers.stats.split_mean`)."""
+        return split_mean([statistic(t) for t in self.splits], unit=self.unit(), bounds=bounds)
+
+    def curve(self, statistic: Callable[[Tables], float]) -> list[float]:
+        """The statistic on each prefix (``prefix_rows``)."""
+        return [float(statistic(t)) for t in self.prefixes]
+
+
+def positional_splits(n_rows: int) -> int:
+    """Splits for the positional numbers: N_SPLITS, fewer (at least 2) if a split would have fewer than
+    MIN_POSITIONAL_ROWS rows."""
+    return max(2, min(N_SPLITS, n_rows // MIN_POSITIONAL_ROWS))
+
+
+def by_size(model, stats: voita.NeuronStats, n_splits: int = N_SPLITS) -> BySize | None:
+    """:class:`BySize` for a pass, or None when it did not keep its firings."""
+    firings = Firings.of(model, stats)
+    if firings is None:
+        return None
+    n_rows, seq_len = firings.rows.shape
+    bounds = split_bounds(n_rows, n_splits)
+    full = {"neurons": stats.neurons, "detector_tokens": stats.detector_tokens, "positional": stats.positional}
+
+    def tables(lo: int, hi: int) -> Tables:
+        if (lo, hi) == (0, n_rows):
+            return {**full, "trigrams": voita.ngram_detectors(model, stats, n=3, progress=False)["neurons"]}
+        return subset_tables(firings, lo, hi)
+
+    prefix_rows = prefix_sizes(n_rows)
+    return BySize(seq_len=seq_len, split_rows=bounds[0][1] - bounds[0][0], splits=[tables(lo, hi) for lo, hi in bounds],
+                  prefix_rows=prefix_rows, prefixes=[tables(0, r) for r in prefix_rows])
+
+
+def page_sizes(page, n_splits: int = N_SPLITS) -> BySize | None:
+    """:func:`by_size` of the page's pass, computed once per page (and number of splits)."""
+    if not hasattr(page, "_by_size"):
+        page._by_size = {}
+    if n_splits not in page._by_size:
+        page._by_size[n_splits] = by_size(page.lm, page.stats, n_splits)
+    return page._by_size[n_splits]
+
+
+def _sized(numbers: dict[str, Any], sizes: BySize | None, estimates: dict[str, tuple[Callable[[Tables], float], tuple]],
+           page) -> dict[str, Any]:
+    """Add each statistic's split estimate (or, without kept firings, the full-data value with no
+    interval), ``verdict_tokens`` and the ``convergence`` series to ``numbers``."""
+    if sizes is None:
+        full = {"neurons": page.stats.neurons, "detector_tokens": page.stats.detector_tokens,
+                "positional": page.stats.positional}
+        for key, (statistic, _) in estimates.items():
+            try:
+                value = float(statistic(full))
+            except KeyError:  # trigram detectors need the trigram table
+                value = float("nan")
+            numbers[key] = Estimate(value, float("nan"), float("nan"), 0, "rows (no interval: the firings were not kept)")
+        numbers["verdict_tokens"] = int(page.stats.info["n_tokens"])
+        return numbers
+    for key, (statistic, bounds) in estimates.items():
+        numbers[key] = sizes.estimate(statistic, bounds)
+    numbers["verdict_tokens"] = sizes.split_tokens
+    numbers["convergence"] = {"tokens": [r * sizes.seq_len for r in sizes.prefix_rows],
+                              **{key: sizes.curve(statistic) for key, (statistic, _) in estimates.items()}}
+    return numbers
+
+
+PCT = (0.0, 100.0)
 
 
 # ---------------------------------------------------------------------------------------------
 # Fig 1: dead neurons
 
 
+def _dead_pct(layers: list[int]) -> Callable[[Tables], float]:
+    def statistic(t: Tables) -> float:
+        mine = t["neurons"][t["neurons"].layer.isin(layers)]
+        return 100 * float(mine.dead.mean()) if len(mine) else float("nan")
+    return statistic
+
+
+def _spearman_dead_freq(t: Tables) -> float:
+    """Spearman over layers of % dead with the alive neurons' mean frequency; NaN unless >= 3 layers have a dead neuron."""
+    per_layer = t["neurons"].groupby("layer").agg(dead=("dead", "mean"), n_dead=("dead", "sum"))
+    alive = t["neurons"][~t["neurons"].dead].groupby("layer").freq.mean().reindex(per_layer.index)
+    if (per_layer.n_dead > 0).sum() < 3:
+        return float("nan")
+    return _spearman(per_layer.dead.to_numpy(), alive.to_numpy())
+
+
 def fig1(page) -> dict[str, Any]:
-    """Dead neurons in the first and second half of the layers, and the Spearman correlation over
-    layers of % dead with the alive neurons' mean activation frequency (intervals over rows)."""
+    """Dead neurons (% of the neurons) in the first and the second half of the layers, and the
+    Spearman correlation over layers of % dead with the alive neurons' mean activation frequency
+    (split estimates; full-data counts beside them)."""
     layers = page.layers
-    half = np.asarray(layers.layer) < page.n_layers / 2
+    first = [l for l in range(page.n_layers) if l < page.n_layers / 2]
+    second = [l for l in range(page.n_layers) if l >= page.n_layers / 2]
     numbers: dict[str, Any] = {
         "n_tokens": int(page.stats.info["n_tokens"]), "threshold": float(page.stats.info["threshold"]),
         "relu": bool(page.stats.info["relu"]), "dead_pct_per_layer": layers.dead_pct.round(3).tolist(),
-        "mean_freq_alive_per_layer": layers.mean_freq_alive.round(6).tolist()}
-    point = np.array([layers.dead[half].sum(), layers.dead[~half].sum(),
-                      _spearman(layers.dead_pct.to_numpy(), layers.mean_freq_alive.to_numpy())], dtype=np.float64)
-    firings = Firings.of(page)
-    if firings is None:
-        reps = None
-    else:
-        active = firings.active_per_row()  # [R, L, N]
-        n_rows, seq_len = active.shape[0], firings.rows.shape[1]
-        weights = _weights(n_rows, page.seed, N_BOOT)
-        totals = (weights @ active.reshape(n_rows, -1).astype(np.float64)).reshape(N_BOOT, *active.shape[1:])
-        dead = totals == 0  # [B, L, N]
-        freq = totals / (n_rows * seq_len)
-        alive_freq = np.where(dead, np.nan, freq)
-        with np.errstate(invalid="ignore"):
-            mean_alive = np.nanmean(alive_freq, axis=2)  # [B, L]
-        reps = np.stack([dead[:, half].sum((1, 2)), dead[:, ~half].sum((1, 2)),
-                         [_spearman(d, f) for d, f in zip(100 * dead.mean(2), mean_alive)]], axis=1)
-    for i, key in enumerate(("dead_first_half", "dead_second_half", "spearman_dead_alive_freq")):
-        bounds = (-1.0, 1.0) if key.startswith("spearman") else (0.0, np.inf)
-        numbers[key] = (_no_interval(point[i]) if reps is None
-                        else _interval(point[i], reps[:, i], int(page.stats.info["n_rows_used"]), "rows", bounds))
-    return numbers
+        "mean_freq_alive_per_layer": layers.mean_freq_alive.round(6).tolist(),
+        "dead_first_half_all_tokens": int(layers.dead[layers.layer.isin(first)].sum()),
+        "dead_second_half_all_tokens": int(layers.dead[layers.layer.isin(second)].sum())}
+    return _sized(numbers, page_sizes(page), {
+        "dead_pct_first_half": (_dead_pct(first), PCT), "dead_pct_second_half": (_dead_pct(second), PCT),
+        "spearman_dead_alive_freq": (_spearman_dead_freq, (-1.0, 1.0))}, page)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -157,87 +276,36 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 # ---------------------------------------------------------------------------------------------
-# Figs 2-3: covering counts and token detectors, recomputed for the candidates on resampled rows
+# Figs 2-3: covering counts and token detectors
 
 
-@dataclass
-class CoverReplicates:
-    """For the candidate neurons (token covering count 1..CANDIDATE_COVER in the full data), their
-    covering count and covered share in each bootstrap replicate of the rows."""
-
-    layers: np.ndarray  # [K]
-    neurons: np.ndarray  # [K]
-    cover: np.ndarray  # [B, K]
-    detector: np.ndarray  # [B, K] bool
-    alive: np.ndarray  # [B, L, N] bool: fired at a counted position in the replicate
-    n_rows: int
-
-
-def cover_replicates(page, firings: Firings, n_boot: int = N_BOOT, weights: np.ndarray | None = None) -> CoverReplicates:
-    """Voita's covering count and token-detector rule (``helpers.voita.coverage_stats``,
-    ``is_detector``) for the candidate neurons, on ``n_boot`` resamples of the counted rows (or on
-    the given ``weights`` [B, R]: how often each row is drawn in each replicate)."""
-    neurons = page.stats.neurons
-    cand = neurons[(neurons.cover >= 1) & (neurons.cover <= CANDIDATE_COVER)]
-    counted = firings.counted
-    n_rows = counted.shape[0]
-    weights = _weights(n_rows, page.seed, n_boot) if weights is None else np.asarray(weights, np.float64)
-    n_boot = len(weights)
-    tokens = np.where(counted, firings.rows, -1)
-    vocab = np.unique(tokens[counted])
-    occ_rows = np.zeros((n_rows, len(vocab)))  # [R, V'] occurrences of each token per row
-    np.add.at(occ_rows, (np.nonzero(counted)[0], np.searchsorted(vocab, tokens[counted])), 1.0)
-    occ = weights @ occ_rows  # [B, V']
-    covers, detectors = [], []
-    alive = np.zeros((n_boot, page.n_layers, page.lm.cfg.d_mlp), bool)
-    for layer in range(page.n_layers):
-        fired = firings.layer(layer) & counted[..., None]  # [R, T, N]
-        alive[:, layer] = (weights @ fired.sum(1).astype(np.float64)) > 0
-        in_layer = cand[cand.layer == layer]
-        for n in in_layer.neuron.to_numpy():
-            r, t = np.nonzero(fired[..., n])
-            ids = np.searchsorted(vocab, firings.rows[r, t])
-            mine, col = np.unique(ids, return_inverse=True)
-            per_row = np.zeros((n_rows, len(mine)))
-            np.add.at(per_row, (r, col), 1.0)
-            counts = weights @ per_row  # [B, G]
-            total = counts.sum(1)
-            ordered = np.cumsum(-np.sort(-counts, axis=1), axis=1)
-            cover = (ordered < voita.COVERAGE * total[:, None] - 1e-9 * np.maximum(total[:, None], 1)).sum(1) + 1
-            cover[total == 0] = 0
-            covered = (counts >= voita.COVERAGE * occ[:, mine] - 1e-9 * np.maximum(occ[:, mine], 1)) & (counts > 0)
-            share = np.where(total > 0, (counts * covered).sum(1) / np.maximum(total, 1), 0.0)
-            covers.append(cover)
-            detectors.append(voita.is_detector(cover, share, voita.MAX_DETECTOR_TOKENS))
-    shape = (n_boot, 0)
-    return CoverReplicates(cand.layer.to_numpy(), cand.neuron.to_numpy(),
-                           np.stack(covers, 1) if covers else np.zeros(shape, int),
-                           np.stack(detectors, 1) if detectors else np.zeros(shape, bool), alive, n_rows)
+def _cover_1_to_5_pct(layers: list[int]) -> Callable[[Tables], float]:
+    """% of the supported (>= MIN_SUPPORT counted firings) neurons of ``layers`` covered by 1-5 tokens."""
+    def statistic(t: Tables) -> float:
+        n = t["neurons"]
+        mine = n[n.layer.isin(layers) & n.supported]
+        return 100 * float((mine.cover <= 5).mean()) if len(mine) else 0.0
+    return statistic
 
 
 def fig2(page) -> dict[str, Any]:
-    """Share (%) of the alive first-half neurons covered by 1-5 tokens (interval over rows)."""
+    """Share (%) of the first-half neurons with >= MIN_SUPPORT firings that 1-5 tokens cover (split
+    estimate), the buckets of every alive first-half neuron, and how many meet the support."""
     half = first_half(page)
     neurons = page.stats.neurons
-    alive = neurons[neurons.layer.isin(half) & ~neurons.dead & (neurons.cover > 0)]
-    point = 100 * float((alive.cover <= 5).mean()) if len(alive) else float("nan")
     shares = voita.cover_bucket_shares(neurons, half)
-    numbers: dict[str, Any] = {"n_tokens": int(page.stats.info["n_tokens"]), "layers": half,
-                               "bucket_pct": dict(zip(shares.bucket, shares.pct.round(3)))}
-    firings = Firings.of(page)
-    if firings is None:
-        numbers["pct_cover_1_to_5"] = _no_interval(point)
-        return numbers
-    reps = cover_replicates(page, firings)
-    in_half = np.isin(reps.layers, half)
-    small = ((reps.cover >= 1) & (reps.cover <= 5))[:, in_half].sum(1)
-    n_alive = reps.alive[:, half].sum((1, 2))
-    numbers["pct_cover_1_to_5"] = _interval(point, 100 * small / np.maximum(n_alive, 1), reps.n_rows, "rows", (0, 100))
-    return numbers
+    mine = neurons[neurons.layer.isin(half)]
+    numbers: dict[str, Any] = {
+        "n_tokens": int(page.stats.info["n_tokens"]), "layers": half, "min_support": voita.MIN_SUPPORT,
+        "bucket_pct": dict(zip(shares.bucket, shares.pct.round(3))),
+        "alive_first_half": int((~mine.dead).sum()), "supported_first_half": int(mine.supported.sum()),
+        "pct_cover_1_to_5_unsupported": 100 * float((mine[~mine.dead & (mine.cover > 0)].cover <= 5).mean())
+        if (~mine.dead & (mine.cover > 0)).any() else 0.0}
+    return _sized(numbers, page_sizes(page), {"pct_cover_1_to_5": (_cover_1_to_5_pct(half), PCT)}, page)
 
 
 def trigram_detectors_per_layer(page, trigrams: dict[str, pd.DataFrame]) -> pd.Series:
-    """Trigram detectors per layer (0 for layers without any)."""
+    """Trigram detectors (with support) per layer (0 for layers without any)."""
     table = trigrams["neurons"]
     return table[table.detector].groupby("layer").size().reindex(range(page.n_layers), fill_value=0)
 
@@ -254,28 +322,25 @@ def detector_examples(page, n: int = 12) -> pd.DataFrame:
 
 
 def fig3(page, trigrams: dict[str, pd.DataFrame]) -> dict[str, Any]:
-    """Token detectors as a share (%) of all neurons (interval over rows), detected tokens, and
-    trigram detectors."""
+    """Token detectors (with support) as a share (%) of all neurons and trigram detectors (split
+    estimates); full-data counts with and without the support; detected tokens."""
     layers = page.layers
     n_neurons = page.n_layers * page.lm.cfg.d_mlp
-    point = 100 * float(layers.token_detectors.sum()) / n_neurons
     numbers: dict[str, Any] = {
-        "n_tokens": int(page.stats.info["n_tokens"]), "token_detectors": int(layers.token_detectors.sum()),
+        "n_tokens": int(page.stats.info["n_tokens"]), "min_support": voita.MIN_SUPPORT,
+        "token_detectors_all_tokens": int(layers.token_detectors.sum()),
+        "token_detectors_without_support": int(page.stats.neurons.detector_rule.sum()),
         "token_detectors_per_layer": layers.token_detectors.tolist(),
         "detected_tokens_per_layer": layers.detected_tokens.tolist(),
         "detected_tokens_total": int(layers.cumulative_tokens.iloc[-1]),
         "max_detected_tokens_per_layer": int(layers.detected_tokens.max()),
         "trigram_detectors_per_layer": trigram_detectors_per_layer(page, trigrams).tolist(),
         "trigram_candidates": int(trigrams["neurons"].attrs.get("n_candidates", len(trigrams["neurons"]))),
-        "trigram_detectors": Estimate(float(trigrams["neurons"].detector.sum()), float("nan"), float("nan"), 0,
-                                      "rows (no interval computed for trigram detectors)"),
-    }
-    firings = Firings.of(page)
-    numbers["token_detector_pct"] = (
-        _no_interval(point) if firings is None else
-        _interval(point, 100 * cover_replicates(page, firings).detector.sum(1) / n_neurons,
-                  len(firings.rows), "rows"))
-    return numbers
+        "trigram_detectors_all_tokens": int(trigrams["neurons"].detector.sum()),
+        "trigram_detectors_without_support": int(trigrams["neurons"].detector_rule.sum())}
+    return _sized(numbers, page_sizes(page), {
+        "token_detector_pct": (lambda t: 100 * float(t["neurons"].token_detector.sum()) / n_neurons, PCT),
+        "trigram_detectors": (lambda t: float(t["trigrams"].detector.sum()), (0.0, np.inf))}, page)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,18 +349,22 @@ def fig3(page, trigrams: dict[str, pd.DataFrame]) -> dict[str, Any]:
 
 def fig4(page) -> dict[str, Any]:
     """Mean over the layers after the first detecting one of (new overall / detected) and of
-    (new vs the previous layer / detected); interval over those layers."""
+    (new vs the previous layer / detected); interval over those layers (at least MIN_ITEMS - 2 = 3
+    of them, else no number: the claim is about "each following layer")."""
     layers = page.layers
     has = layers[layers.detected_tokens > 0]
     following = has.iloc[1:]
-    numbers: dict[str, Any] = {"layers_with_detected_tokens": has.layer.tolist(),
+    numbers: dict[str, Any] = {"n_tokens": int(page.stats.info["n_tokens"]),
+                               "layers_with_detected_tokens": has.layer.tolist(),
                                "following_layers": following.layer.tolist()}
     for key, column in (("share_new_following_layers", "new_overall"), ("share_new_vs_previous", "new_vs_previous")):
         shares = (following[column] / following.detected_tokens).to_numpy()
-        if len(shares):
+        if len(shares) >= 3:
             numbers[key] = bootstrap(lambda idx, s=shares: float(s[idx].mean()), len(shares), unit="layers",
                                      seed=page.seed)
-    return numbers
+    return _sized(numbers, page_sizes(page), {
+        "token_detectors": (lambda t: float(t["neurons"].token_detector.sum()), (0.0, np.inf)),
+        "detected_tokens": (lambda t: float(t["detector_tokens"].token.nunique()), (0.0, np.inf))}, page)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,69 +386,68 @@ def suppression_examples(page, n: int) -> list[tuple[str, pd.DataFrame, list[str
 
 def fig5(page, suppression: pd.DataFrame) -> dict[str, Any]:
     """The share of token detectors that suppress their triggers (negative mean projection), and
-    the share with a trigger among their 10 most suppressed tokens; intervals over the detectors."""
-    numbers: dict[str, Any] = {"token_detectors": len(suppression)}
-    if suppression.empty:
-        return numbers
-    for key, values in (("suppression_share", suppression.suppresses.to_numpy(float)),
-                        ("share_trigger_in_bottom10", suppression.trigger_in_bottom10.to_numpy(float))):
-        numbers[key] = bootstrap(lambda idx, v=values: float(v[idx].mean()), len(values), unit="detectors",
-                                 seed=page.seed)
-    numbers["median_trigger_percentile"] = float(suppression.trigger_percentile.median())
-    return numbers
+    the share with a trigger among their 10 most suppressed tokens; intervals over the detectors
+    (at least MIN_ITEMS of them, else no number)."""
+    numbers: dict[str, Any] = {"n_tokens": int(page.stats.info["n_tokens"]), "token_detectors": len(suppression)}
+    if len(suppression) >= MIN_ITEMS:
+        for key, values in (("suppression_share", suppression.suppresses.to_numpy(float)),
+                            ("share_trigger_in_bottom10", suppression.trigger_in_bottom10.to_numpy(float))):
+            numbers[key] = bootstrap(lambda idx, v=values: float(v[idx].mean()), len(values), unit="detectors",
+                                     seed=page.seed)
+    if len(suppression):
+        numbers["median_trigger_percentile"] = float(suppression.trigger_percentile.median())
+    return _sized(numbers, page_sizes(page), {
+        "token_detectors_at_split": (lambda t: float(t["neurons"].token_detector.sum()), (0.0, np.inf))}, page)
 
 
 # ---------------------------------------------------------------------------------------------
 # Figs 8-9: positional neurons
 
 
-def _mi_replicates(firings: Firings, layer: int, neurons: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """[B, K, T-1] fr(pos) of ``neurons`` (positions 1..T-1) in each replicate of the rows."""
-    fired = firings.layer(layer, neurons)[:, 1:, :].astype(np.float64)  # [R, T-1, K]
-    n_rows = fired.shape[0]
-    per = np.einsum("br,rtk->bkt", weights, fired)
-    return per / n_rows
+def _positional(t: Tables) -> float:
+    return float(t["neurons"].positional.sum())
 
 
-def _mi(fr_pos: np.ndarray) -> np.ndarray:
-    """I(act; pos) of curves [..., T] (the last axis: positions), as :func:`helpers.voita.positional_mi`."""
-    fr = fr_pos.mean(-1, keepdims=True)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = np.where(fr_pos > 0, fr_pos * np.log(fr_pos / fr), 0.0)
-        b = np.where(fr_pos < 1, (1 - fr_pos) * np.log((1 - fr_pos) / (1 - fr)), 0.0)
-    return np.nan_to_num(a + b).mean(-1)
+def _strong_positional(t: Tables) -> float:
+    return float((t["neurons"].positional & t["neurons"].pos_strong.astype(bool)).sum())
+
+
+def _positional_plugin(t: Tables) -> float:
+    return float((t["neurons"].mi_plugin > voita.MI_THRESHOLD).sum())
 
 
 def fig8(page) -> dict[str, Any]:
-    """Positional neurons (I(act; pos) > 0.05; interval over rows) and whether oscillatory is the most
-    frequent type (its share minus the next type's; interval over the positional neurons)."""
+    """Positional neurons (Miller-Madow I(act; pos) > 0.05) and the strong ones among them (>= 90 % of
+    positions at an extreme: position decides the firing nearly everywhere; split estimates), and
+    whether oscillatory is the most frequent type of the strong ones (its share minus the next type's;
+    interval over them, at least MIN_ITEMS of them).
+
+    Why strong: an untrained twin has many weak positional neurons (SmolLM2's fresh-init twin: 383
+    at 16k tokens, the trained model fewer): causal attention averages over few tokens at the first
+    positions, so the first few positions are special in any transformer, while later ones fire by
+    content (about half the time, at random)."""
     neurons = page.stats.neurons
     pos = neurons[neurons.positional]
+    strong = pos[pos.pos_strong.astype(bool)]
     numbers: dict[str, Any] = {
         "n_tokens": int(page.stats.info["n_tokens"]), "seq_len": int(page.stats.info["seq_len"]),
+        "positional_all_tokens": len(pos), "strong_positional_all_tokens": int(pos.pos_strong.astype(bool).sum()),
+        "positional_plugin_all_tokens": int((neurons.mi_plugin > voita.MI_THRESHOLD).sum()),
         "positional_per_layer": neurons.groupby("layer").positional.sum().astype(int).tolist(),
         "by_type": {k: int(v) for k, v in pos.pos_type.value_counts().items()}, "max_mi": float(neurons.mi.max())}
-    firings = Firings.of(page)
-    if firings is None:
-        numbers["positional_neurons"] = _no_interval(len(pos))
-    else:
-        weights = _weights(len(firings.rows), page.seed, N_BOOT)
-        count = np.zeros(N_BOOT)
-        cand = neurons[neurons.mi > CANDIDATE_MI]
-        for layer, in_layer in cand.groupby("layer"):
-            count += (_mi(_mi_replicates(firings, int(layer), in_layer.neuron.to_numpy(), weights))
-                      > voita.MI_THRESHOLD).sum(1)
-        numbers["positional_neurons"] = _interval(len(pos), count, len(firings.rows), "rows")
-    if len(pos):
-        kinds = pos.pos_type.to_numpy()
+    if len(strong) >= MIN_ITEMS:  # the types of weak curves near fr = 0.5 are noise (row-sampling wobble)
+        kinds = strong.pos_type.to_numpy()
 
         def lead(idx: np.ndarray) -> float:
             shares = pd.Series(kinds[idx]).value_counts(normalize=True)
             osc = shares.get("oscillatory", 0.0)
             return float(osc - shares.drop("oscillatory", errors="ignore").max()) if len(shares) > 1 else float(osc)
 
-        numbers["oscillatory_lead"] = bootstrap(lead, len(kinds), unit="positional neurons", seed=page.seed)
-    return numbers
+        numbers["oscillatory_lead"] = bootstrap(lead, len(kinds), unit="strong positional neurons", seed=page.seed)
+    sizes = page_sizes(page, positional_splits(int(page.stats.info["n_rows_used"])))
+    return _sized(numbers, sizes, {"strong_positional_neurons": (_strong_positional, (0.0, np.inf)),
+                                              "positional_neurons": (_positional, (0.0, np.inf)),
+                                              "positional_neurons_plugin": (_positional_plugin, (0.0, np.inf))}, page)
 
 
 @dataclass
@@ -403,7 +471,7 @@ def oscillatory_neurons(page, layer: int) -> Oscillatory:
         raise ParameterError(f"oscillation_layer {layer} is out of range: the model has {page.n_layers} layers "
                              f"(0..{page.n_layers - 1})")
     mine = page.stats.neurons[page.stats.neurons.layer == layer]
-    strong = mine[mine.positional & (mine.pos_type == "oscillatory") & mine.pos_strong].neuron.tolist()
+    strong = _strong_oscillatory(mine)
     curves = page.stats.positional[page.stats.positional.layer == layer]
     if strong:
         shown, what = strong, "strong oscillatory neurons"
@@ -418,6 +486,10 @@ def oscillatory_neurons(page, layer: int) -> Oscillatory:
     return Oscillatory(layer, order, curves, what, table, strong)
 
 
+def _strong_oscillatory(neurons: pd.DataFrame) -> list[int]:
+    return neurons[neurons.positional & (neurons.pos_type == "oscillatory") & neurons.pos_strong].neuron.tolist()
+
+
 def _coverage(ranges: list[list[tuple[int, int]]], n_positions: int) -> tuple[float, float]:
     """Shares of positions 1..n covered by at least one and by more than one of the ranges."""
     cover = np.zeros(n_positions, int)
@@ -427,39 +499,32 @@ def _coverage(ranges: list[list[tuple[int, int]]], n_positions: int) -> tuple[fl
     return float((cover >= 1).mean()), float((cover >= 2).mean())
 
 
+def _layer_oscillation(layer: int, seq_len: int) -> Callable[[Tables], tuple[int, float, float]]:
+    positions = np.arange(1, seq_len)
+
+    def statistic(t: Tables) -> tuple[int, float, float]:
+        strong = _strong_oscillatory(t["neurons"][t["neurons"].layer == layer])
+        curves = t["positional"][t["positional"].layer == layer]
+        ranges = [voita.on_ranges(curves[curves.neuron == n].fr.to_numpy(), positions) for n in strong]
+        return (len(strong), *(_coverage(ranges, len(positions)) if strong else (0.0, 0.0)))
+    return statistic
+
+
 def fig9(page, shown: Oscillatory) -> dict[str, Any]:
-    """Strong oscillatory neurons of the layer and the positions their ranges cover (intervals over
-    rows: the layer's candidate curves re-typed on each resample)."""
-    positions = np.arange(1, page.stats.info["seq_len"])
-    curves = {n: shown.curves[shown.curves.neuron == n].fr.to_numpy() for n in shown.strong}
-    covered, twice = _coverage([voita.on_ranges(c, positions) for c in curves.values()], len(positions))
-    numbers: dict[str, Any] = {"layer": shown.layer, "strong_oscillatory_neurons": [f"{shown.layer}.{n}" for n in shown.strong],
-                               "oscillatory_any_strength": int(((page.stats.neurons.layer == shown.layer)
-                                                                & (page.stats.neurons.pos_type == "oscillatory")).sum())}
-    firings = Firings.of(page)
-    point = np.array([len(shown.strong), covered if shown.strong else 0.0, twice if shown.strong else 0.0])
-    if firings is None:
-        reps = None
-    else:
-        mine = page.stats.neurons[(page.stats.neurons.layer == shown.layer) & (page.stats.neurons.mi > CANDIDATE_MI)]
-        weights = _weights(len(firings.rows), page.seed, N_BOOT_TYPES)
-        fr = _mi_replicates(firings, shown.layer, mine.neuron.to_numpy(), weights)  # [B, K, T-1]
-        mi = _mi(fr)
-        reps = []
-        for b in range(N_BOOT_TYPES):
-            ranges = []
-            for k in np.flatnonzero(mi[b] > voita.MI_THRESHOLD):
-                kind, strong, on = voita.positional_type(fr[b, k], positions)
-                if kind == "oscillatory" and strong:
-                    ranges.append(on)
-            c1, c2 = _coverage(ranges, len(positions)) if ranges else (0.0, 0.0)
-            reps.append((len(ranges), c1, c2))
-        reps = np.asarray(reps)
-    for i, key in enumerate(("strong_oscillatory", "positions_covered", "positions_covered_twice")):
-        bounds = (0.0, np.inf) if key == "strong_oscillatory" else (0.0, 1.0)
-        numbers[key] = (_no_interval(point[i]) if reps is None
-                        else _interval(point[i], reps[:, i], len(firings.rows), "rows", bounds))
-    return numbers
+    """Strong oscillatory neurons of the layer and the share of positions their ranges cover once
+    and more than once (split estimates; full-data values beside them)."""
+    layer_stat = _layer_oscillation(shown.layer, int(page.stats.info["seq_len"]))
+    count, covered, twice = layer_stat({"neurons": page.stats.neurons, "positional": page.stats.positional})
+    numbers: dict[str, Any] = {
+        "n_tokens": int(page.stats.info["n_tokens"]), "layer": shown.layer,
+        "strong_oscillatory_neurons": [f"{shown.layer}.{n}" for n in shown.strong],
+        "strong_oscillatory_all_tokens": count, "positions_covered_all_tokens": covered,
+        "oscillatory_any_strength": int(((page.stats.neurons.layer == shown.layer)
+                                         & (page.stats.neurons.pos_type == "oscillatory")).sum())}
+    return _sized(numbers, page_sizes(page, positional_splits(int(page.stats.info["n_rows_used"]))), {
+        "strong_oscillatory": (lambda t: float(layer_stat(t)[0]), (0.0, np.inf)),
+        "positions_covered": (lambda t: layer_stat(t)[1], (0.0, 1.0)),
+        "positions_covered_twice": (lambda t: layer_stat(t)[2], (0.0, 1.0))}, page)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -479,21 +544,53 @@ def domain_stats(page) -> dict[str, voita.NeuronStats]:
 
 
 def domains(page, by_domain: dict[str, voita.NeuronStats]) -> dict[str, Any]:
-    """Of the neurons dead (positional) on the first domain, the share dead (positional) on the
-    second too; intervals over those neurons. Counts per domain."""
+    """Neurons dead on both domains (% of all neurons; split estimate: split i of each domain), of
+    the neurons dead (strong positional, see :func:`fig8`) on the first domain the share dead
+    (positional) on the second too
+    (interval over those neurons, at least MIN_ITEMS of them), and the counts per domain."""
     (first, a), (second, b) = list(by_domain.items())[:2]
     key = ["layer", "neuron"]
     a_n, b_n = a.neurons.set_index(key), b.neurons.set_index(key)
-    numbers: dict[str, Any] = {"domains": list(by_domain)}
+    numbers: dict[str, Any] = {"n_tokens": int(a.info["n_tokens"]), "domains": list(by_domain)}
     for name, stats in by_domain.items():
         summary = stats.layer_summary()
         numbers[f"dead_{name}"] = int(summary.dead.sum())
         numbers[f"token_detectors_{name}"] = int(summary.token_detectors.sum())
         numbers[f"positional_{name}"] = int(summary.positional.sum())
-    for key_name, column in (("dead_shared_share", "dead"), ("positional_shared_share", "positional")):
-        on_first = a_n.index[a_n[column].to_numpy()]
-        also = b_n.loc[on_first, column].to_numpy(float)
-        if len(also):
+    strong = a_n.positional.to_numpy() & a_n.pos_strong.astype(bool).to_numpy()
+    for key_name, column, chosen in (("dead_shared_share", "dead", a_n.dead.to_numpy()),
+                                     ("strong_positional_shared_share", "positional", strong)):
+        also = b_n.loc[a_n.index[chosen], column].to_numpy(float)
+        if len(also) >= MIN_ITEMS:
             numbers[key_name] = bootstrap(lambda idx, v=also: float(v[idx].mean()), len(also),
                                           unit=f"neurons {column} on {first}", seed=page.seed)
+    sizes_a, sizes_b = page_sizes(page) if a is page.stats else by_size(page.lm, a), by_size(page.lm, b)
+    if sizes_a is None or sizes_b is None:
+        both = (a_n.dead & b_n.dead.reindex(a_n.index)).mean() * 100
+        numbers["dead_pct_both_domains"] = Estimate(float(both), float("nan"), float("nan"), 0,
+                                                    "rows (no interval: the firings were not kept)")
+        numbers["verdict_tokens"] = int(a.info["n_tokens"])
+        return numbers
+
+    def both_dead(ta: Tables, tb: Tables) -> float:
+        da, db = ta["neurons"].set_index(key).dead, tb["neurons"].set_index(key).dead
+        return 100 * float((da & db.reindex(da.index)).mean())
+
+    numbers["dead_pct_both_domains"] = split_mean([both_dead(x, y) for x, y in zip(sizes_a.splits, sizes_b.splits)],
+                                                  unit=sizes_a.unit() + ", per domain", bounds=PCT)
+    numbers["verdict_tokens"] = sizes_a.split_tokens
+    numbers["convergence"] = {"tokens": [r * sizes_a.seq_len for r in sizes_a.prefix_rows],
+                              **{f"dead_{name}": s.curve(lambda t: float(t["neurons"].dead.sum()))
+                                 for name, s in ((first, sizes_a), (second, sizes_b))},
+                              **{f"positional_{name}": s.curve(_positional) for name, s in ((first, sizes_a), (second, sizes_b))},
+                              "dead_pct_both_domains": [both_dead(x, y) for x, y in zip(sizes_a.prefixes, sizes_b.prefixes)]}
     return numbers
+
+
+def convergence_caption(numbers: dict[str, Any]) -> str:
+    """The caption of a page's convergence figure (:func:`helpers.voita_plots.convergence`)."""
+    tokens = numbers["convergence"]["tokens"]
+    return (f"Key counts of this page on the first {', '.join(f'{t:,}' for t in tokens)} tokens counted (blue: "
+            f"prefixes of the same rows), and the verdicts' estimates (orange: the mean over disjoint splits of the rows, "
+            f"{numbers['verdict_tokens']:,} tokens each, with its 95 % t interval). A count still moving between "
+            "the last two sizes has not settled: the paper counted 5-20 M tokens.")

@@ -20,7 +20,7 @@ from helpers.plot_style import (BASELINE, HIGHLIGHT, LABELS, estimates_with_inte
 __all__ = [
     "dead_and_frequency", "cover_buckets", "detectors_per_layer", "new_tokens", "promoted_and_suppressed",
     "trigger_percentiles", "positional_per_layer", "top_mi_curves", "position_curves", "estimates_with_intervals",
-    "domains_per_layer",
+    "domains_per_layer", "convergence",
 ]
 
 TYPE_COLOURS = {"oscillatory": "tab:purple", "both extremes": "tab:red", "one extreme": "tab:green",
@@ -182,3 +182,35 @@ def domains_per_layer(summaries: dict[str, pd.DataFrame], title: str = "", *,
         ax.set_ylabel("neurons")
     panels[0].legend(fontsize=8)
     return finish(fig, panels[-1], made, title=title, suptitle=True)
+
+
+def convergence(numbers: dict, keys: Sequence[str] | None = None, labels: dict[str, str] | None = None,
+                title: str = "", *, axes: Sequence[Axes] | None = None) -> Figure:
+    """Key counts against tokens counted, one panel per count: the ``convergence`` series of a Voita
+    page's key numbers (:mod:`helpers.voita_numbers`: the same pass on prefixes of its rows, 1/8 to all),
+    and, where the count has a split estimate of that name, that estimate with its interval at the
+    split size (``verdict_tokens``; orange). A count that still moves between the last two sizes has
+    not settled."""
+    from helpers.stats import Estimate
+
+    series = numbers["convergence"]
+    keys = [k for k in series if k != "tokens"] if keys is None else list(keys)
+    labels = labels or {}
+    fig, panels, made = figure_and_panels(axes, len(keys), (3.6 * len(keys), 3.4))
+    tokens = np.asarray(series["tokens"], dtype=float)
+    for ax, key in zip(panels, keys):
+        ax.plot(tokens, series[key], marker="o", ms=4, color="tab:blue", label="all rows up to this size")
+        est = numbers.get(key)
+        if isinstance(est, Estimate) and np.isfinite(est.value):
+            low = est.value - est.low if np.isfinite(est.low) else 0.0
+            high = est.high - est.value if np.isfinite(est.high) else 0.0
+            ax.errorbar([numbers["verdict_tokens"]], [est.value], yerr=[[low], [high]], fmt="s", color="tab:orange",
+                        capsize=3, label="verdict: split mean, 95 % interval")
+        if not np.isfinite(np.asarray(series[key], dtype=float)).any():
+            ax.text(0.5, 0.5, "not defined at these sizes", transform=ax.transAxes, ha="center", fontsize=8)
+        ax.set_xscale("log", base=2)
+        ax.set_xlim(tokens.min() / 1.5, tokens.max() * 1.5)
+        ax.set_xlabel("tokens counted")
+        ax.set_title(labels.get(key, key.replace("_", " ")), fontsize=9)
+    panels[0].legend(fontsize=7)
+    return finish(fig, None, made, title=title, suptitle=True)
