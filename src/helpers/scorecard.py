@@ -38,7 +38,7 @@ from helpers import twins
 from helpers.io import read_json
 from helpers.report import KEY_NUMBERS_FILE
 from helpers.stats import Estimate, is_estimate
-from helpers.voita_rules import all_of, sized
+from helpers.voita_rules import sized
 
 STOLFO, VOITA = "Stolfo et al. 2024", "Voita et al. 2023"
 REPRODUCED, PARTLY, NOT, NA = "reproduced", "partly", "not reproduced", "n/a"
@@ -400,7 +400,7 @@ CLAIMS: list[Claim] = [
           "dead neurons > 5 % of the first half's neurons ('a solid proportion') and < 0.1 % of the second "
           "half's ('fully alive', allowing a few rare firings missed at this size); dead = the FFN "
           "nonlinearity's input never > 0 (Methods); mean of 4 disjoint splits of the rows, t interval",
-          sized(all_of(above("dead_pct_first_half", 5), below("dead_pct_second_half", 0.1)))),
+          sized(both(above("dead_pct_first_half", 5), below("dead_pct_second_half", 0.1)))),
     Claim("V-05", VOITA, "§3, Fig 1",
           "Layers with most dead neurons are the ones where alive neurons activate most rarely.", "OPT family",
           "voita_fig1_dead_neurons", "Spearman correlation over layers of % dead and the alive neurons' mean "
@@ -461,13 +461,13 @@ CLAIMS: list[Claim] = [
           "voita_fig9_oscillatory_ranges",
           "strong oscillatory neurons in layer 1 ≥ 10 and their ranges cover ≥ 95 % of positions (means over "
           "disjoint splits of ≥ 16 rows each, t intervals)",
-          sized(all_of(above("strong_oscillatory", 9.5), above("positions_covered", 0.95)))),
+          sized(both(above("strong_oscillatory", 9.5), above("positions_covered", 0.95)))),
     Claim("V-30", VOITA, "§3; §5.1 (data)",
           "Many neurons never activate on our diverse data, i.e. they can be seen as 'dead' (data of several domains).",
           "Pile subsets, Reddit, code", "voita_domains",
           "neurons dead on both domains > 1 % of all neurons ('many'; split i of each domain, mean of 4, t "
           "interval) and of the neurons dead on the first domain (at least 5, else n/a) > 50 % dead on the "
-          "second too", sized(all_of(above("dead_pct_both_domains", 1), above("dead_shared_share", 0.5)))),
+          "second too", sized(both(above("dead_pct_both_domains", 1), above("dead_shared_share", 0.5)))),
     Claim("V-31", VOITA, "§5.1 (data)", "Positional neurons found on Wikipedia, DM Mathematics and code alike.",
           "Wikipedia, DM Mathematics, Codeparrot", "voita_domains",
           "share of the strong positional neurons of the first domain (at least 5, else n/a; weak ones appear in "

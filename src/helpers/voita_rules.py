@@ -22,18 +22,3 @@ def sized(inner: Judge, key: str = "verdict_tokens") -> Judge:
             return result
         return dataclasses.replace(result, shown=f"{result.shown} at {int(tokens):,} tokens")
     return judge
-
-
-def all_of(*parts: Judge) -> Judge:
-    """A claim of several parts: reproduced iff every part is, partly iff every part is at least
-    partly, else not reproduced (no part can carry another: a trivially true half gives nothing);
-    n/a when a part is. (The strict reading issue 19 asks of the scorecard's ``both``.)"""
-    def judge(numbers: dict[str, Any], model: str):
-        results = [part(numbers, model) for part in parts]
-        if any(r is None for r in results):
-            return None
-        verdicts = {r.verdict for r in results}
-        verdict = ("reproduced" if verdicts == {"reproduced"} else
-                   "partly" if verdicts <= {"reproduced", "partly"} else "not reproduced")
-        return dataclasses.replace(results[0], shown="; ".join(r.shown for r in results), verdict=verdict)
-    return judge
