@@ -127,3 +127,18 @@ def test_followed_neuron_policy():
     assert entropy.followed_neuron(layer, "entropy", []) == (1, "stand-in")
     with pytest.raises(ParameterError):
         entropy.followed_neuron(None, "entropy", [])
+
+
+def test_fig2e_judges_the_tail_of_the_highest_rho_neurons():
+    sweep = hand_made_sweep({i: [0.6, 0.6, 0.6, 0.6] for i in range(6)})
+    page = sweep_page(sweep)
+    numbers = stolfo_numbers.fig2e(page)
+    s = sweep.summary.sort_values("rho", ascending=False)
+    expected = s.ln_fraction.iloc[:10].median() - s.ln_fraction.iloc[10:].median()  # 6 planted of the top 10
+    est = numbers["ln_fraction_top_rho_minus_rest"]
+    assert est.value == pytest.approx(expected) and expected > 0.5
+    assert est.low <= est.value <= est.high and est.unit == "rows"
+    s13 = next(c for c in scorecard.CLAIMS if c.id == "S-13")
+    assert s13.judge({"ln_fraction_top_rho_minus_rest": est.to_json()}, "m").verdict == scorecard.REPRODUCED
+    flat = stolfo_numbers.fig2e(sweep_page(hand_made_sweep({})))["ln_fraction_top_rho_minus_rest"]
+    assert s13.judge({"ln_fraction_top_rho_minus_rest": flat.to_json()}, "m").verdict == scorecard.NOT
