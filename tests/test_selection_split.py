@@ -40,7 +40,8 @@ def hand_made_sweep(ln_by_row: dict[int, list[float]], n: int = 40) -> entropy.S
         summary.loc[i, "rho"] = 0.8
     per_row = pd.DataFrame(records)
     sweep = entropy.Sweep(summary=summary, tokens=pd.DataFrame(), per_row=per_row,
-                          info={"eval_rows": EVAL_ROWS, "random_neurons": list(range(20, 30)), "layer": 1})
+                          info={"eval_rows": EVAL_ROWS, "random_neurons": list(range(20, 30)), "layer": 1,
+                                "n_tokens": 400})
     full = entropy.summary_on(summary, sweep.sums, np.arange(4))
     sweep.summary = summary.merge(full[["neuron", "ln_fraction", "abs_dentropy", "pred_change", "freq_fraction",
                                         "abs_dkl"]], on="neuron")
@@ -142,3 +143,16 @@ def test_fig2e_judges_the_tail_of_the_highest_rho_neurons():
     assert s13.judge({"ln_fraction_top_rho_minus_rest": est.to_json()}, "m").verdict == scorecard.REPRODUCED
     flat = stolfo_numbers.fig2e(sweep_page(hand_made_sweep({})))["ln_fraction_top_rho_minus_rest"]
     assert s13.judge({"ln_fraction_top_rho_minus_rest": flat.to_json()}, "m").verdict == scorecard.NOT
+
+
+def test_share_of_frequency_neurons_aligned_with_log_frequency():
+    sweep = hand_made_sweep({})
+    sweep.tokens = frequency_tokens({3: (-0.1, 0.2), 4: (-0.1, 0.2), 5: (0.1, -0.2)})
+    sweep.summary.loc[[3, 4], "freq_cos"] = [0.7, -0.6]  # |cos| > 0.5 for two of three
+    page = sweep_page(sweep)
+    page.frequency_neurons = [5, 3, 4]
+    page.estimates = lambda n: {"freq_fraction": None, "abs_dkl": None}
+    est = stolfo_numbers.fig3b(page)["share_frequency_cos_strong"]
+    assert est.value == pytest.approx(2 / 3)
+    # resampling 3 neurons: no aligned one with probability (1/3)^3 = 3.7 % > 2.5 %, all with (2/3)^3 = 30 %
+    assert est.low == pytest.approx(0) and est.high == pytest.approx(1) and est.n == 3

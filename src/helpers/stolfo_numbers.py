@@ -262,7 +262,8 @@ def fig3b(page) -> dict[str, Any]:
         strong = np.asarray([cos[m] > STRONG_COS for m in chosen], dtype=np.float64)
         share = bootstrap(lambda idx: float(strong[idx].mean()), len(strong), unit="token-frequency neurons",
                           seed=page.seed)
-        numbers["share_frequency_cos_strong"] = _interval(share.value, [share.low, share.high], share.n, share.unit)
+        numbers["share_frequency_cos_strong"] = Estimate(share.value, min(share.low, share.value),
+                                                         max(share.high, share.value), share.n, share.unit)
     return numbers
 
 
