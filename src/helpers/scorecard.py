@@ -157,9 +157,10 @@ CLAIMS: list[Claim] = [
           "median robust z of log LogitVar over the entropy neurons < −3 (the page's random neurons: ≈ 0); interval "
           "over those neurons; n/a when no neuron is selected",
           below("entropy_logit_var_z", -3),
-          circular="LogitVar is the variance over the vocabulary of cos(w_out, W_U column); a w_out that lies "
-                   "unusually much in W_U's null space (z(ρ) ≥ 3, a selection criterion) has near-zero cosines with "
-                   "every column, so a low LogitVar follows from the selection"),
+          circular="LogitVar is the variance over the vocabulary of cos(w_out, W_U column); the rules select a "
+                   "w_out unusually deep in W_U's null space (z(ρ) ≥ 3) whose effect goes mostly through the norm "
+                   "(1 − DE/TE ≥ 0.5, a small direct effect on the logits), so its cosines with every column are "
+                   "near zero and a low LogitVar follows from the selection"),
     Claim("S-11", STOLFO, "Fig 2d",
           "Singular values of the unembedding W_U: an effective null space of the last few directions.",
           f"{_G2S}: a sharp drop over the last ~12 of 768 singular values", "fig2d_unembed_null_space",
