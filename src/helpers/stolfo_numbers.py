@@ -59,7 +59,7 @@ def over_selected(page, neurons: list[int], per_neuron: Callable[[np.ndarray], n
         rng = np.random.default_rng(page.seed)
         draws = [float(reduce(per_neuron(rng.integers(0, n_rows, n_rows))[rng.integers(0, n, n)]))
                  for _ in range(n_boot)]
-    return _interval(point, draws, n_rows, f"judgement rows, with the {n} selected neurons resampled")
+    return _interval(point, draws, n_rows, f"judgement rows, with the {n} selected neuron{'s' * (n != 1)} resampled")
 
 
 def _from_summary(page, neurons: list[int], statistic: Callable[[pd.DataFrame], np.ndarray]):
