@@ -8,6 +8,7 @@ measurement); statistics of the weights alone are exact (book: Methods, "Interva
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable
 
 import numpy as np
@@ -54,7 +55,8 @@ def over_selected(page, neurons: list[int], per_neuron: Callable[[np.ndarray], n
     if not neurons:
         return None
     n_rows, n = len(page.sweep.halves[1]), len(neurons)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a replicate whose neurons have no tokens: NaN, dropped
         point = float(reduce(per_neuron(np.arange(n_rows))))
         rng = np.random.default_rng(page.seed)
         draws = [float(reduce(per_neuron(rng.integers(0, n_rows, n_rows))[rng.integers(0, n, n)]))
