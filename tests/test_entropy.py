@@ -102,8 +102,10 @@ def test_sweep_matches_a_hooked_rerun_and_is_cached(results):
 
 def test_k_larger_than_rows_is_an_error():
     model = load_model("tiny-random-gpt2")
-    with pytest.raises(ValueError, match="k .evaluated rows. must be between 1 and n_rows=3"):
+    with pytest.raises(ValueError, match="k .evaluated rows. must be between 2 and n_rows=3"):
         entropy.run_sweep(model, n_rows=3, k=5, cache=False)
+    with pytest.raises(ValueError, match="disjoint halves"):  # one row cannot be split for selection and judgement
+        entropy.run_sweep(model, n_rows=3, k=1, cache=False)
 
 
 def test_cache_key_follows_the_computing_code(monkeypatch):

@@ -10,6 +10,7 @@ the neurons the figures look at token by token.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -100,22 +101,85 @@ def token_frequency_neurons(summary: pd.DataFrame) -> list[int]:
     return [int(n) for n in chosen.sort_values("abs_dkl", ascending=False).neuron]
 
 
+def split_rows(n_eval: int) -> tuple[np.ndarray, np.ndarray]:
+    """The evaluated rows (columns 0..n_eval−1, in row order) split into two disjoint halves:
+    the selection rows (even positions), on which the rules select neurons, and the judgement rows
+    (odd positions), on which every claim about the selected neurons is measured. Alternating keeps
+    both halves spread over the corpus; with an odd count the selection half has one row more."""
+    if n_eval < 2:
+        raise ParameterError(f"selection and judgement need disjoint rows: k (evaluated rows) must be >= 2, got {n_eval}")
+    cols = np.arange(n_eval)
+    return cols[0::2], cols[1::2]
+
+
+def followed_neuron(selection: pd.DataFrame | None, kind: str, selected: list[int], *, parameter: int = -1,
+                    case: int | None = None, named: list[int] = ()) -> tuple[int, str]:
+    """The followed-neuron policy (the one neuron a page draws) and why: the ``neuron`` parameter if
+    given ("parameter"); for the paper's models its case-study neuron, else its list's first
+    ("paper"); else the rule's first ("rule": the largest |ΔH|, or |ΔD_KL| for ``kind`` "frequency",
+    on the selection rows, an unsigned size, so the choice does not decide the sign of any effect);
+    else, to have something to draw, the neuron with the largest z(ρ) (or z(|ΔD_KL|)) on the
+    selection rows ("stand-in": no neuron passes the rule, and the claims about it are n/a).
+    Claims about the direction of an effect are judged over the whole selected set, never on this
+    one neuron (``helpers.stolfo_numbers``)."""
+    if parameter != -1:
+        return parameter, "parameter"
+    if case is not None:
+        return case, "paper"
+    if named:
+        return named[0], "paper"
+    if selected:
+        return selected[0], "rule"
+    if selection is None:
+        raise ParameterError("no neuron passes the rule and no sweep was given to choose a stand-in")
+    z = selection_scores(selection)
+    return int(selection.neuron[(z.z_rho if kind == "entropy" else z.z_dkl).idxmax()]), "stand-in"
+
+
 @dataclass
 class Sweep:
-    """The result of :func:`run_sweep`."""
+    """The result of :func:`run_sweep`. The rules select on the selection rows; the claims about the
+    selected neurons are judged on the judgement rows (:func:`split_rows`)."""
 
-    summary: pd.DataFrame  # one row per neuron: effects + norm, logit_var, rho
+    summary: pd.DataFrame  # one row per neuron: effects (all evaluated rows) + norm, logit_var, rho
     tokens: pd.DataFrame  # one row per (neuron, evaluated token) for the neurons the pages follow
     per_row: pd.DataFrame  # one row per (neuron, evaluated row): sums over the row's tokens (intervals)
     info: dict  # what produced it: model, corpus, rows, tokens, ...
 
-    @property
-    def entropy_neurons(self) -> list[int]:
-        return entropy_neurons(self.summary)
+    @cached_property
+    def sums(self) -> dict[str, np.ndarray]:
+        return row_sums(self)
+
+    @cached_property
+    def halves(self) -> tuple[np.ndarray, np.ndarray]:
+        """Column indices (into :attr:`sums`) of the selection rows and the judgement rows."""
+        return split_rows(len(self.sums["n_tokens"]))
 
     @property
+    def selection_rows(self) -> list[int]:
+        return [int(self.info["eval_rows"][i]) for i in self.halves[0]]
+
+    @property
+    def judgement_rows(self) -> list[int]:
+        return [int(self.info["eval_rows"][i]) for i in self.halves[1]]
+
+    @cached_property
+    def selection_summary(self) -> pd.DataFrame:
+        """The per-neuron effects measured on the selection rows only (what the rules read)."""
+        return resampled_summary(self, self.sums, self.halves[0])
+
+    @cached_property
+    def judgement_summary(self) -> pd.DataFrame:
+        """The per-neuron effects measured on the judgement rows only (what the claims read)."""
+        return resampled_summary(self, self.sums, self.halves[1])
+
+    @cached_property
+    def entropy_neurons(self) -> list[int]:
+        return entropy_neurons(self.selection_summary)
+
+    @cached_property
     def token_frequency_neurons(self) -> list[int]:
-        return token_frequency_neurons(self.summary)
+        return token_frequency_neurons(self.selection_summary)
 
     @property
     def random_neurons(self) -> list[int]:
@@ -137,8 +201,9 @@ def run_sweep(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_r
     neurons), with P_freq from ``helpers.unigram.unigram_counts`` (the paper's counts for its
     models, ``counts_file`` if given, else the corpus counted with the model's tokenizer).
     """
-    if not 1 <= k <= n_rows:
-        raise ParameterError(f"k (evaluated rows) must be between 1 and n_rows={n_rows}, got {k}")
+    if not 2 <= k <= n_rows:
+        raise ParameterError(f"k (evaluated rows) must be between 2 and n_rows={n_rows} (selection and judgement "
+                             f"use disjoint halves of them), got {k}")
     spec = model.cfg.repro_spec
     key = {"model": spec.name, "weights": weights_fingerprint(model), "corpus": corpus,
            "corpus_content": corpus_fingerprint(corpus), "n_rows": n_rows,
@@ -164,7 +229,10 @@ def run_sweep(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_r
         summary = result.summary().merge(weights[["neuron", "norm", "logit_var", "rho", "freq_cos"]], on="neuron")
         summary.attrs["n_tokens"] = len(run.targets)
         rng = np.random.default_rng(seed)
-        candidates = set(entropy_neurons(summary)) | set(token_frequency_neurons(summary))
+        per_row = per_row_sums(result, eval_rows)
+        selection_half = summary_on(summary, _sums(per_row, summary), split_rows(k)[0])
+        candidates = set(entropy_neurons(selection_half)) | set(token_frequency_neurons(selection_half))
+        candidates |= set(entropy_neurons(summary)) | set(token_frequency_neurons(summary))
         for column in ("rho", "abs_dentropy", "ln_fraction", "abs_dkl", "freq_fraction"):
             candidates |= set(summary.nlargest(N_TOP, column).neuron)
         for known in (paper.ENTROPY_NEURONS, paper.TOKEN_FREQUENCY_NEURONS):
@@ -177,7 +245,7 @@ def run_sweep(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_r
         summary.attrs.update(n_tokens=len(run.targets), n_mean_tokens=run.n_mean_tokens,
                              null_space_k=weights.attrs["null_space_k"], layer=run.layer,
                              random_neurons=random, eval_rows=eval_rows)
-        return {"summary": summary, "tokens": tokens, "per_row": per_row_sums(result, eval_rows)}
+        return {"summary": summary, "tokens": tokens, "per_row": per_row}
 
     tables = cached_tables("entropy-sweep", key, compute, enabled=cache)
     summary = tables["summary"]
@@ -218,12 +286,15 @@ def per_row_sums(result: AblationResult, eval_rows: list[int]) -> pd.DataFrame:
     return frame
 
 
-def neuron_estimates(sweep: Sweep, neuron: int, *, seed: int = 0) -> dict[str, Estimate]:
-    """A neuron's sweep numbers with 95 % intervals from a bootstrap over the evaluated rows:
+def neuron_estimates(sweep: Sweep, neuron: int, *, seed: int = 0, judgement: bool = False) -> dict[str, Estimate]:
+    """A neuron's sweep numbers with 95 % intervals from a bootstrap over the evaluated rows (only
+    the judgement rows with ``judgement``):
     ``ln_fraction`` = 1 − Σ|ΔL_DE| / Σ|ΔL_TE|, ``abs_dentropy`` = Σ|ΔH| / n, ``dentropy`` = ΣΔH / n,
     ``pred_change`` = Σ changes / n, and with token-frequency effects ``freq_fraction`` =
     1 − Σ|ΔL_DEfreq| / Σ|ΔL_TE| and ``abs_dkl`` = Σ|ΔD_KL| / n (sums over the resampled rows)."""
     rows = sweep.per_row[sweep.per_row.neuron == neuron]
+    if judgement:
+        rows = rows[rows.row.isin(sweep.judgement_rows)]
     if rows.empty:
         raise ParameterError(f"neuron {neuron} is not in this sweep's layer (d_mlp = {len(sweep.summary)})")
     n = rows.n_tokens.to_numpy(np.float64)
@@ -237,13 +308,18 @@ def neuron_estimates(sweep: Sweep, neuron: int, *, seed: int = 0) -> dict[str, E
     if "freq" in sums:
         stats_of["freq_fraction"] = lambda i: 1 - sums["freq"][i].sum() / sums["te"][i].sum()
         stats_of["abs_dkl"] = lambda i: sums["abs_dkl"][i].sum() / n[i].sum()
-    return {name: bootstrap(f, len(n), unit="rows", seed=seed) for name, f in stats_of.items()}
+    unit = "judgement rows" if judgement else "rows"
+    return {name: bootstrap(f, len(n), unit=unit, seed=seed) for name, f in stats_of.items()}
 
 
 def row_sums(sweep: Sweep) -> dict[str, np.ndarray]:
     """The per-row sums as arrays [n_neurons (summary order), k rows], plus ``n_tokens`` [k]."""
-    table = sweep.per_row.pivot(index="neuron", columns="row")
-    order = sweep.summary.neuron.to_numpy()
+    return _sums(sweep.per_row, sweep.summary)
+
+
+def _sums(per_row: pd.DataFrame, summary: pd.DataFrame) -> dict[str, np.ndarray]:
+    table = per_row.pivot(index="neuron", columns="row")
+    order = summary.neuron.to_numpy()
     sums = {name: table[name].loc[order].to_numpy(np.float64) for name in table.columns.levels[0] if name != "n_tokens"}
     sums["n_tokens"] = table["n_tokens"].iloc[0].to_numpy(np.float64)
     return sums
@@ -252,31 +328,38 @@ def row_sums(sweep: Sweep) -> dict[str, np.ndarray]:
 def resampled_summary(sweep: Sweep, sums: dict[str, np.ndarray], idx: np.ndarray) -> pd.DataFrame:
     """The summary's per-neuron effects recomputed from the evaluated rows ``idx`` (with repeats):
     what a bootstrap replicate of the sweep would have measured. Weight statistics are kept."""
+    return summary_on(sweep.summary, sums, idx)
+
+
+def summary_on(summary: pd.DataFrame, sums: dict[str, np.ndarray], idx: np.ndarray) -> pd.DataFrame:
+    """:func:`resampled_summary` for a bare summary table (ratios of the sums over the rows ``idx``)."""
     n = sums["n_tokens"][idx].sum()
     s = {name: values[:, idx].sum(1) for name, values in sums.items() if name != "n_tokens"}
-    frame = sweep.summary[["neuron", "label", "norm", "logit_var", "rho", "freq_cos"]].copy()
-    frame["ln_fraction"] = 1 - s["de"] / s["te"]
-    frame["abs_dentropy"] = s["abs_dh"] / n
-    frame["pred_change"] = s["pred"] / n
-    if "freq" in s:
-        frame["freq_fraction"] = 1 - s["freq"] / s["te"]
-        frame["abs_dkl"] = s["abs_dkl"] / n
+    frame = summary[["neuron", "label", "norm", "logit_var", "rho", "freq_cos"]].copy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frame["ln_fraction"] = 1 - s["de"] / s["te"]
+        frame["abs_dentropy"] = s["abs_dh"] / n
+        frame["dentropy"] = s["dh"] / n
+        frame["pred_change"] = s["pred"] / n
+        if "freq" in s:
+            frame["freq_fraction"] = 1 - s["freq"] / s["te"]
+            frame["abs_dkl"] = s["abs_dkl"] / n
     frame.attrs["n_tokens"] = int(n)
     return frame
 
 
 def selection_counts(sweep: Sweep, *, seed: int = 0) -> dict[str, Estimate]:
-    """How many neurons each rule selects (``entropy``, ``frequency``), with intervals: the rules
-    re-applied to the per-neuron effects of resampled evaluated rows (a bootstrap over rows)."""
-    sums = row_sums(sweep)
+    """How many neurons each rule selects (``entropy``, ``frequency``) on the selection rows, with
+    intervals: the rules re-applied to resampled selection rows (a bootstrap over those rows)."""
+    sums, chosen = sweep.sums, sweep.halves[0]
 
     def counts(idx: np.ndarray) -> np.ndarray:
-        frame = resampled_summary(sweep, sums, idx)
+        frame = resampled_summary(sweep, sums, chosen[idx])
         return np.array([len(entropy_neurons(frame)), len(token_frequency_neurons(frame))], dtype=np.float64)
 
-    boot = bootstrap(counts, len(sums["n_tokens"]), unit="rows", seed=seed)
-    return {name: Estimate(float(boot["value"][i]), float(boot["low"][i]), float(boot["high"][i]),
-                           len(sums["n_tokens"]), "rows")
+    boot = bootstrap(counts, len(chosen), unit="selection rows", seed=seed)
+    return {name: Estimate(float(boot["value"][i]), float(min(boot["low"][i], boot["value"][i])),
+                           float(max(boot["high"][i], boot["value"][i])), len(chosen), "selection rows")
             for i, name in enumerate(("entropy", "frequency"))}
 
 
@@ -286,7 +369,8 @@ def describe_sweep(sweep: Sweep) -> str:
     per_row = f", at most {i['tokens_per_row']} per row" if i.get("tokens_per_row") else ""
     return (f"**Data:** `{i['model']}` on `{i['corpus']}`: activation means over {i['n_mean_tokens']:,} tokens "
             f"({i['n_rows']} rows of {i['seq_len']}); effects on {i['n_tokens']:,} filtered tokens of {i['k']} "
-            f"random rows{per_row} (seed {i['seed']}); rho with a null space of k = {i['null_space_k']}; "
+            f"random rows{per_row} (seed {i['seed']}): neurons are selected on rows {sweep.selection_rows} and the claims "
+            f"about them judged on rows {sweep.judgement_rows}; rho with a null space of k = {i['null_space_k']}; "
             f"unigram distribution from {i['unigram']}.")
 
 

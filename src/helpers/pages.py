@@ -211,28 +211,20 @@ class SweepPage(ModelPage):
     def labels(self, neurons: list[int]) -> str:
         return ", ".join(f"`{self.label(n)}`" for n in neurons) or "none"
 
-    def followed(self, kind: str = "entropy") -> int:
-        """The one neuron a page follows: the ``neuron`` parameter if given, else for the paper's models
-        the neuron of this ``kind`` ("entropy" or "frequency") its case studies follow (11.2378 of GPT-2
-        Small, ...; ``helpers.paper.CASE_STUDY_NEURONS``) or its list's first, else the rule's first,
-        else the neuron with the largest robust z-score of the rule's first criterion."""
-        if self.neuron != -1:
-            return self.neuron
+    def _follow(self, kind: str) -> tuple[int, str]:
         case = paper.CASE_STUDY_NEURONS.get(self.model, {}).get(kind)
-        if case is not None and case[0] == self.layer:
-            return case[1]
-        named = self.paper_entropy_neurons if kind == "entropy" else self.paper_frequency_neurons
-        chosen = self.entropy_neurons if kind == "entropy" else self.frequency_neurons
-        if named or chosen:
-            return (named or chosen)[0]
-        z = entropy.selection_scores(self.summary)
-        return int(self.summary.neuron[(z.z_rho if kind == "entropy" else z.z_dkl).idxmax()])
+        return entropy.followed_neuron(
+            self.sweep.selection_summary if hasattr(self, "sweep") else None, kind, self.entropy_neurons if kind == "entropy" else self.frequency_neurons,
+            parameter=self.neuron, case=case[1] if case is not None and case[0] == self.layer else None,
+            named=self.paper_entropy_neurons if kind == "entropy" else self.paper_frequency_neurons)
+
+    def followed(self, kind: str = "entropy") -> int:
+        """The one neuron a page follows, by the policy of ``helpers.entropy.followed_neuron``."""
+        return self._follow(kind)[0]
 
     def followed_kind(self, kind: str = "entropy") -> str:
         """Why the followed neuron is followed: "parameter", "paper", "rule" or "stand-in"."""
-        named = self.paper_entropy_neurons if kind == "entropy" else self.paper_frequency_neurons
-        chosen = self.entropy_neurons if kind == "entropy" else self.frequency_neurons
-        return "parameter" if self.neuron != -1 else "paper" if named else "rule" if chosen else "stand-in"
+        return self._follow(kind)[1]
 
     def why_followed(self, kind: str = "entropy") -> str:
         """One sentence: which neuron the page follows and why."""
@@ -245,22 +237,23 @@ class SweepPage(ModelPage):
         elif named:
             why = f"the {noun} neuron the paper follows for `{self.model}`"
         elif chosen:
-            why = f"the first {noun} neuron by the rule (largest effect)"
+            why = f"the first {noun} neuron by the rule (largest effect on the selection rows)"
         else:
-            why = (f"no neuron passes the {noun}-neuron rule for this model, so the page follows the neuron "
-                   f"with the largest {'ρ' if kind == 'entropy' else '|ΔD_KL|'} z-score instead")
+            why = (f"no neuron passes the {noun}-neuron rule for this model, so the page draws the neuron with the "
+                   f"largest {'ρ' if kind == 'entropy' else '|ΔD_KL|'} z-score as a stand-in (its claims are n/a)")
         return f"This page follows neuron `{self.label(n)}`: {why}."
 
     def estimates(self, neuron: int) -> dict[str, Estimate]:
-        """The neuron's sweep numbers with intervals over the evaluated rows."""
-        return entropy.neuron_estimates(self.sweep, neuron, seed=self.seed)
+        """The neuron's sweep numbers on the judgement rows, with intervals over them."""
+        return entropy.neuron_estimates(self.sweep, neuron, seed=self.seed, judgement=True)
 
     def describe(self) -> str:
         rule = (f"**Entropy neurons** by the rule (robust z ≥ {entropy.Z_OUTLIER:g} for ρ and for 1 − DE/TE, 1 − DE/TE ≥ "
                 f"{entropy.MIN_LN_SHARE:g}, more entropy change per prediction change than the layer's median neuron): "
                 f"{self.labels(self.entropy_neurons)}. **Token-frequency neurons** (robust z ≥ {entropy.Z_OUTLIER:g} for "
                 f"|ΔD_KL| and for 1 − DE_freq/TE, 1 − DE_freq/TE ≥ {entropy.MIN_FREQ_SHARE:g}): "
-                f"{self.labels(self.frequency_neurons)}.")
+                f"{self.labels(self.frequency_neurons)}. Both rules read the selection rows only; every claim about the "
+                "selected neurons is judged on the other half, the judgement rows.")
         if self.paper_entropy_neurons or self.paper_frequency_neurons:
             rule += (f" The paper's lists for `{self.model}`: entropy {self.labels(self.paper_entropy_neurons)}; "
                      f"token frequency {self.labels(self.paper_frequency_neurons)}.")

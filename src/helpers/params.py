@@ -47,7 +47,7 @@ PARAMETERS: dict[str, Param] = {
     "seed": Param(int, "seed of every random choice (rows, neurons, bootstrap)", minimum=0),
     # the entropy / token-frequency sweep (Stolfo et al.)
     "n_rows": Param(int, "rows of 256 tokens whose tokens give the activation means", minimum=1),
-    "k": Param(int, "rows on which every final-layer neuron is ablated", minimum=1),
+    "k": Param(int, "rows on which every final-layer neuron is ablated (half select, half judge)", minimum=2),
     "tokens_per_row": Param(int, "at most this many evaluated tokens per row (0: every token the filter keeps)",
                             minimum=0),
     "null_space_k": Param(int, "size of the unembedding's null space for rho (0: the default for the model)",

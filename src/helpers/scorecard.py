@@ -218,13 +218,20 @@ CLAIMS: list[Claim] = [
           "Entropy neurons are characterized by an unusually high weight norm.",
           f"{_G2S}: the named entropy neurons lie far right of the layer's ‖w_out‖ distribution (Fig 2a)",
           "fig2a_norm_logitvar",
-          "median robust z of ‖w_out‖ over the entropy neurons (the paper's list, else the rule's) > 3 "
-          "(an outlier, as the selection rules judge 'unusual'); interval over those neurons",
+          "median robust z of ‖w_out‖ (distance from the layer's median neuron in robust SDs) over the entropy "
+          "neurons (the paper's list, else the rule's, selected on the selection rows) > 3, an outlier as the "
+          "selection rules judge 'unusual' (the page's random neurons: ≈ 0); interval over those neurons; n/a "
+          "when no neuron is selected",
           above("entropy_norm_z", 3)),
     Claim("S-09", STOLFO, "Fig 2a", "Entropy neurons (red) have high norm and low logit variance.",
           f"{_G2S}: LogitVar of the named neurons far below the bulk (log scale)", "fig2a_norm_logitvar",
-          "median robust z of log LogitVar over the entropy neurons < −3; interval over those neurons",
-          below("entropy_logit_var_z", -3)),
+          "median robust z of log LogitVar over the entropy neurons < −3 (the page's random neurons: ≈ 0); interval "
+          "over those neurons; n/a when no neuron is selected",
+          below("entropy_logit_var_z", -3),
+          circular="LogitVar is the variance over the vocabulary of cos(w_out, W_U column); the rules select a "
+                   "w_out unusually deep in W_U's null space (z(ρ) ≥ 3) whose effect goes mostly through the norm "
+                   "(1 − DE/TE ≥ 0.5, a small direct effect on the logits), so its cosines with every column are "
+                   "near zero and a low LogitVar follows from the selection"),
     Claim("S-11", STOLFO, "Fig 2d",
           "Singular values of the unembedding W_U: an effective null space of the last few directions.",
           f"{_G2S}: a sharp drop over the last ~12 of 768 singular values", "fig2d_unembed_null_space",
@@ -246,38 +253,44 @@ CLAIMS: list[Claim] = [
           "confidence … with minimal impact on the prediction.",
           f"{_L7}: a separate set of red neurons (Fig 1); {_G2S}: six named (11.584, 11.2378, …)",
           "fig1_prediction_vs_entropy",
-          "number of entropy neurons by the selection rule ≥ 1 (interval: the rule re-applied to resampled rows)",
+          "number of entropy neurons by the selection rule on the selection rows ≥ 1 (interval: the rule "
+          "re-applied to resampled selection rows)",
           above("n_entropy_neurons", 0.5)),
     Claim("S-08", STOLFO, "Fig 1", "… with minimal impact on the prediction.",
           f"{_L7}: the top entropy neuron |ΔH| ≈ 0.037 at ≈ 0.2 % prediction change, normal neurons |ΔH| ≲ 0.02 at "
           "up to 1.4 % (≈ 10× more entropy change per prediction change)", "fig1_prediction_vs_entropy",
-          "the followed entropy neuron's |ΔH| per prediction change, over the layer's median neuron's, > 2",
-          above("entropy_per_prediction_over_median", 2), follows="entropy"),
+          "median over the entropy neurons of |ΔH| per prediction change over the layer's median neuron's, on the "
+          "judgement rows, > 2 (the rule asks > 1 on the selection rows); interval over judgement rows and neurons",
+          above("entropy_per_prediction_selected", 2)),
     Claim("S-02", STOLFO, "Abstract; Fig 1",
           "Entropy neurons … influence the final LayerNorm scale to effectively scale down the logits.",
           f"{_L7}: 1 − DE/TE of the red neurons up to ≈ 0.8 (Fig 1 colour)", "fig2c_total_vs_direct",
-          "1 − DE/TE of the followed entropy neuron > 0.5 (most of its effect on the loss goes through the norm)",
-          above("ln_fraction_followed", 0.5), follows="entropy"),
+          "median 1 − DE/TE over the entropy neurons, on the judgement rows, > 0.5 (most of their effect on the "
+          "loss goes through the norm, on rows the selection did not see); interval over judgement rows and neurons",
+          above("ln_fraction_selected", 0.5)),
     Claim("S-10a", STOLFO, "Fig 2c",
           "Comparison of total and direct effects on model loss for entropy neurons and randomly selected neurons.",
           f"{_G2S}: total effect of the entropy neurons several times their direct effect", "fig2c_total_vs_direct",
-          "median per-token |ΔL| total / direct of the followed entropy neuron > 2 (1 − DE/TE > 0.5)",
-          above("te_over_de_followed", 2), follows="entropy"),
+          "median over the entropy neurons of the per-token median |ΔL| total / direct, on the judgement rows, > 2; "
+          "interval over judgement rows and neurons",
+          above("te_over_de_selected", 2)),
     Claim("S-10b", STOLFO, "Fig 2c", "… and randomly selected neurons (total ≈ direct).",
           f"{_G2S}: the random neurons' boxes of total and direct effect alike", "fig2c_total_vs_direct",
-          "median per-token |ΔL| total / direct of the pooled random neurons within [0.8, 1.25]",
+          "median per-token |ΔL| total / direct of the pooled random neurons within [0.8, 1.25] (the paper's "
+          "control: it holds on a null twin too)",
           between("te_over_de_random", 0.8, 1.25), control=True),
     Claim("S-13", STOLFO, "Fig 2e",
           "Entropy neurons (red) show significant LayerNorm-mediated effects and high projection onto the null "
           "space (ρ).", f"{_G2S}: ρ (k = 12) and 1 − DE/TE rise together; the red neurons top both",
           "fig2e_rho_vs_ln_fraction",
-          "Spearman correlation of ρ and 1 − DE/TE over the layer's neurons > 0.1",
-          above("spearman_rho_ln_fraction", 0.1)),
+          "the tail: median 1 − DE/TE of the 10 highest-ρ neurons minus the rest's median > 0.05 (interval over "
+          "the evaluated rows; the highest-ρ neurons are chosen by their weights)",
+          above("ln_fraction_top_rho_minus_rest", 0.05)),
     Claim("S-14", STOLFO, "Fig 2f",
           "Relationship between ρ and the LayerNorm-mediated effect in LLaMA2 7B … Color represents absolute "
           "change in entropy upon ablation.", f"{_L7}: the high-ρ neurons are the ones with large |ΔH|",
           "fig2e_rho_vs_ln_fraction",
-          "median |ΔH| of the 10 highest-ρ neurons / median |ΔH| of the rest > 2",
+          "median |ΔH| of the 10 highest-ρ neurons / median |ΔH| of the rest > 2 (interval over the evaluated rows)",
           above("abs_dentropy_top_rho_over_rest", 2)),
     # --- token-frequency neurons ----------------------------------------------------------------
     Claim("S-17", STOLFO, "Fig 3a", "D_KL(P_freq‖P_model) and Entropy are correlated negatively.",
@@ -292,26 +305,32 @@ CLAIMS: list[Claim] = [
           "Token frequency neurons (in green), with high effect on D_KL(P_freq‖P_model), significantly mediated by "
           "the token frequency direction.", f"{_P410}: five named (23.417, 23.87, 23.730, 23.2017, 23.3412)",
           "fig3b_frequency_neurons",
-          "number of token-frequency neurons by the selection rule ≥ 1 (interval: the rule on resampled rows)",
+          "number of token-frequency neurons by the selection rule on the selection rows ≥ 1 (interval: the rule "
+          "on resampled selection rows)",
           above("n_frequency_neurons", 0.5)),
     Claim("S-05", STOLFO, "Abstract",
           "Token frequency neurons … boost or suppress each token's logit proportionally to its log frequency.",
           f"{_P410}: (no number given)", "fig3b_frequency_neurons",
-          "|cos(W_Uᵀ w_out, log P_freq − mean)| of the followed token-frequency neuron > 0.5 (exact, weights)",
-          above("frequency_cos_followed", 0.5), follows="frequency"),
+          "share of the token-frequency neurons whose |cos(W_Uᵀ w_out, log P_freq − mean)| > 0.5 (logit effect "
+          "follows log frequency; random neurons: the page shows their median) is > 0.5 (most of them); exact "
+          "cosines, interval over the neurons",
+          above("share_frequency_cos_strong", 0.5)),
     Claim("S-19", STOLFO, "Fig 3c",
           "Box plots showing substantial difference in total vs. direct effect in token frequency neurons.",
           f"{_P410}: total effect well above the frequency-direct effect", "fig3c_total_vs_freq_direct",
-          "median per-token |ΔL| total / frequency-direct of the followed token-frequency neuron > 2",
-          above("te_over_de_freq_followed", 2), follows="frequency"),
+          "median over the token-frequency neurons of the per-token median |ΔL| total / frequency-direct, on the "
+          "judgement rows, > 4/3 (at least a quarter of the effect along u_freq: the selection's share and the low "
+          "end of the paper's neurons, ≈ 0.3–0.6; random neurons ≈ 1); interval over judgement rows and neurons",
+          above("te_over_de_freq_selected", 4 / 3)),
     # --- single neurons at work -------------------------------------------------------------------
     Claim("S-20", STOLFO, "Fig 4a",
           "Change in loss after ablation of entropy neuron 11.2378 … Color indicates reciprocal rank (RR): "
           "the loss falls where the model is right and rises where it is wrong (hedging).",
           f"{_G2S}, 11.2378", "fig4ab_entropy_neuron_example",
-          "mean ΔL on tokens where the neuron is above its mean: < 0 where RR = 1 and > 0 where RR < 0.5 "
-          "(reproduced if both intervals are on their side)",
-          both(below("dloss_correct", 0), above("dloss_wrong", 0)), follows="entropy"),
+          "median over the entropy neurons of the mean ΔL on judgement-row tokens where the neuron is above its "
+          "mean: < 0 where RR = 1 and > 0 where RR < 0.5 (reproduced if both intervals, over judgement rows and "
+          "neurons, are on their side)",
+          both(below("dloss_correct_selected", 0), above("dloss_wrong_selected", 0))),
     Claim("S-37", STOLFO, "Fig 7a; §3.3",
           "Ablation decreases entropy (the entropy neuron adds norm along the null space and so raises entropy).",
           f"{_L7} 31.3228 (Fig 7a); {_G2S} 11.2378", "fig4ab_entropy_neuron_example",
@@ -320,12 +339,16 @@ CLAIMS: list[Claim] = [
     Claim("S-22a", STOLFO, "Fig 4c",
           "Change in entropy … on correct tokens (RR = 1) post ablation of neuron 23.417 … The neuron increases "
           "entropy.", f"{_P410}, 23.417", "fig4c_frequency_neuron_example",
-          "mean ΔH on RR = 1 tokens where the neuron is above its mean < 0", below("dentropy_correct", 0), follows="frequency"),
+          "share of the token-frequency neurons whose ablation lowers the mean entropy (ΔH < 0) on judgement-row "
+          "RR = 1 tokens where the neuron is above its mean > 0.5 (most act as 23.417); interval over judgement "
+          "rows and neurons",
+          above("share_frequency_raising_entropy", 0.5)),
     Claim("S-22b", STOLFO, "Fig 4c; Abstract",
           "… and aligns the model's output with the token frequency distribution.", f"{_P410}, 23.417",
           "fig4c_frequency_neuron_example",
-          "mean ΔD_KL(P_freq ‖ P_model) on the same tokens > 0 (ablation moves the output away from P_freq)",
-          above("dkl_correct", 0), follows="frequency"),
+          "share of the token-frequency neurons whose ablation raises the mean D_KL(P_freq ‖ P_model) on the same "
+          "tokens (moves the output away from P_freq) > 0.5; interval over judgement rows and neurons",
+          above("share_frequency_towards_pfreq", 0.5)),
     # --- induction ----------------------------------------------------------------------------------
     Claim("S-23a", STOLFO, "Fig 5a",
           "Activations, entropy, and loss across duplicated 200-token input sequences: entropy falls on the repeat.",
@@ -387,11 +410,11 @@ CLAIMS: list[Claim] = [
     Claim("S-04", STOLFO, "Abstract; Fig 7",
           "We show the presence of entropy neurons across a range of models, up to 7 billion parameters.",
           "GPT-2, Pythia, Phi-2, Gemma 2B, LLaMA2 7B", "fig7_entropy_across_models",
-          "number of entropy neurons by the rule ≥ 1 in this model (interval over rows)",
+          "number of entropy neurons by the rule (selection rows) ≥ 1 in this model (interval over those rows)",
           per_model(above("n_entropy_neurons", 0.5))),
     Claim("S-32", STOLFO, "Fig 8", "Token frequency neurons in GPT-2 Small and Pythia 1B.",
           "GPT-2 Small, Pythia 1B", "fig8_frequency_across_models",
-          "number of token-frequency neurons by the rule ≥ 1 in this model (interval over rows)",
+          "number of token-frequency neurons by the rule (selection rows) ≥ 1 in this model (interval over those rows)",
           per_model(above("n_frequency_neurons", 0.5))),
     # --- Voita et al. -----------------------------------------------------------------------------
     Claim("V-04", VOITA, "§3, Fig 1a",

@@ -8,7 +8,8 @@ measurement); statistics of the weights alone are exact (book: Methods, "Interva
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ from helpers import entropy, weights
 from helpers.stats import Estimate, bootstrap, bootstrap_units, exact, robust_z
 
 N_TOP = 10  # "the highest-ρ neurons" of Fig 2e/2f
+STRONG_COS = 0.5  # |cos(W_Uᵀ w_out, u_freq)| above which a neuron's logit effect "follows log frequency" (S-05)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -24,14 +26,81 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _rows_bootstrap(page, statistic) -> Any:
-    """Bootstrap over the sweep's evaluated rows of ``statistic(summary of the resampled rows)``."""
-    sums = entropy.row_sums(page.sweep)
-    return bootstrap(lambda idx: statistic(entropy.resampled_summary(page.sweep, sums, idx)),
-                     len(sums["n_tokens"]), unit="rows", seed=page.seed)
+    """Bootstrap over all the sweep's evaluated rows of ``statistic(summary of the resampled rows)``
+    (for statistics of neurons chosen by their weights, not by a rule that read the rows); the
+    interval is widened to contain the point."""
+    sums = page.sweep.sums
+    est = bootstrap(lambda idx: statistic(entropy.resampled_summary(page.sweep, sums, idx)),
+                    len(sums["n_tokens"]), unit="rows", seed=page.seed)
+    return Estimate(est.value, min(est.low, est.value), max(est.high, est.value), est.n, est.unit)
 
 
 def _tokens(page, neurons: list[int]) -> pd.DataFrame:
     return page.sweep.tokens[page.sweep.tokens.neuron.isin(neurons)]
+
+
+def _interval(point: float, draws: list[float], n: int, unit: str) -> Estimate:
+    """A percentile interval of ``draws`` (non-finite ones dropped), widened to contain ``point``."""
+    finite = np.asarray([d for d in draws if np.isfinite(d)])
+    low, high = (np.quantile(finite, [0.025, 0.975]) if finite.size else (np.nan, np.nan))
+    return Estimate(float(point), float(np.fmin(low, point)), float(np.fmax(high, point)), n, unit)
+
+
+def over_selected(page, neurons: list[int], per_neuron: Callable[[np.ndarray], np.ndarray], *,
+                  reduce: Callable[[np.ndarray], float] = np.nanmedian, n_boot: int = 1000) -> Estimate | None:
+    """A statistic of the selected set measured on the judgement rows only: ``reduce`` (median, or a
+    share) over the neurons of ``per_neuron(idx)`` (one value per neuron from the judgement rows
+    ``idx``, repeats allowed). The 95 % interval resamples the judgement rows and the neurons
+    together (a two-way bootstrap), widened to contain the point. None when the set is empty."""
+    if not neurons:
+        return None
+    n_rows, n = len(page.sweep.halves[1]), len(neurons)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a replicate whose neurons have no tokens: NaN, dropped
+        point = float(reduce(per_neuron(np.arange(n_rows))))
+        rng = np.random.default_rng(page.seed)
+        draws = [float(reduce(per_neuron(rng.integers(0, n_rows, n_rows))[rng.integers(0, n, n)]))
+                 for _ in range(n_boot)]
+    return _interval(point, draws, n_rows, f"judgement rows, with the {n} selected neuron{'s' * (n != 1)} resampled")
+
+
+def _from_summary(page, neurons: list[int], statistic: Callable[[pd.DataFrame], np.ndarray]):
+    """per_neuron for :func:`over_selected` from a per-neuron column of the summary recomputed on
+    the judgement rows ``idx`` (``statistic(frame)`` gives one value per neuron of the layer)."""
+    sweep = page.sweep
+    position = {int(n): i for i, n in enumerate(sweep.summary.neuron.to_numpy())}
+    at = np.asarray([position[n] for n in neurons])
+    cols = sweep.halves[1]
+    return lambda idx: np.asarray(statistic(entropy.summary_on(sweep.summary, sweep.sums, cols[idx])))[at]
+
+
+def _from_tokens(page, neurons: list[int], columns: list[str], statistic, keep=None):
+    """per_neuron for :func:`over_selected` from each neuron's per-token results on the judgement
+    rows ``idx`` (``keep(tokens)`` filters them first; ``statistic(columns)`` -> float, NaN if none)."""
+    rows = page.sweep.judgement_rows
+    parts = []
+    for n in neurons:
+        mine = _tokens(page, [n])
+        mine = mine if keep is None else keep(page, n, mine)
+        parts.append([{c: mine[mine.row == r][c].to_numpy() for c in columns} for r in rows])
+
+    def per_neuron(idx: np.ndarray) -> np.ndarray:
+        out = []
+        for by_row in parts:
+            cols = {c: np.concatenate([by_row[i][c] for i in idx]) for c in columns}
+            out.append(statistic(cols) if len(cols[columns[0]]) else np.nan)
+        return np.asarray(out, dtype=np.float64)
+    return per_neuron
+
+
+def _active(page, neuron: int, tokens: pd.DataFrame) -> pd.DataFrame:
+    return tokens[tokens.activation > float(page.summary.mean_act[page.summary.neuron == neuron].iloc[0])]
+
+
+def _share(values: np.ndarray) -> float:
+    """The share of neurons whose value is true (1.0), among those with a value (NaN: none)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else np.nan
 
 
 def _tokens_bootstrap(page, tokens: pd.DataFrame, columns: list[str], statistic) -> Estimate:
@@ -47,63 +116,90 @@ def _followed(page, kind: str = "entropy") -> dict[str, Any]:
 
 
 def selection(page) -> dict[str, Any]:
-    """Which neurons the rules select, and how many, with intervals (rules re-applied to resampled rows)."""
+    """Which neurons the rules select on the selection rows, and how many, with intervals (the rules
+    re-applied to resampled selection rows)."""
     counts = entropy.selection_counts(page.sweep, seed=page.seed)
     return {"n_entropy_neurons": counts["entropy"], "n_frequency_neurons": counts["frequency"],
             "entropy_neurons": [page.label(n) for n in page.entropy_neurons],
             "frequency_neurons": [page.label(n) for n in page.frequency_neurons],
             "paper_entropy_neurons": [page.label(n) for n in page.paper_entropy_neurons],
             "paper_frequency_neurons": [page.label(n) for n in page.paper_frequency_neurons],
+            "selection_rows": page.sweep.selection_rows, "judgement_rows": page.sweep.judgement_rows,
             "n_tokens": int(page.sweep.info["n_tokens"])}
 
 
+def judged_set(page, kind: str = "entropy") -> list[int]:
+    """The neurons a claim about "the entropy (token-frequency) neurons" is judged over: the paper's
+    list for its models, else the rule's selection (on the selection rows); empty: the claim is n/a."""
+    if kind == "entropy":
+        return list(page.paper_entropy_neurons or page.entropy_neurons)
+    return list(page.paper_frequency_neurons or page.frequency_neurons)
+
+
+def _per_prediction(frame: pd.DataFrame) -> np.ndarray:
+    """Per neuron: |ΔH| per prediction change (floored at half a token) over the layer's median."""
+    floor = 0.5 / max(frame.attrs["n_tokens"], 1)
+    per = frame.abs_dentropy.to_numpy() / np.maximum(frame.pred_change.to_numpy(), floor)
+    return per / np.median(per)
+
+
 def fig1(page) -> dict[str, Any]:
-    """Fig 1: the entropy neurons by the rule; the followed one's effects and its entropy change per
-    prediction change over the layer median's (|ΔH| / prediction change, floored at half a token)."""
+    """Fig 1: the entropy neurons by the rule (selection rows); on the judgement rows, the median over
+    them of the entropy change per prediction change over the layer median's (|ΔH| / prediction
+    change, floored at half a token), and the followed neuron's effects."""
     n = page.followed("entropy")
-    row = int(np.flatnonzero(page.summary.neuron.to_numpy() == n)[0])
-
-    def ratio(frame: pd.DataFrame) -> float:
-        floor = 0.5 / frame.attrs["n_tokens"]
-        per = frame.abs_dentropy.to_numpy() / np.maximum(frame.pred_change.to_numpy(), floor)
-        return per[row] / np.median(per)
-
     est = page.estimates(n)
-    return {**selection(page), **_followed(page),
-            "ln_fraction_followed": est["ln_fraction"], "abs_dentropy_followed": est["abs_dentropy"],
-            "pred_change_followed": est["pred_change"],
-            "entropy_per_prediction_over_median": _rows_bootstrap(page, ratio)}
+    numbers = {**selection(page), **_followed(page),
+               "ln_fraction_followed": est["ln_fraction"], "abs_dentropy_followed": est["abs_dentropy"],
+               "pred_change_followed": est["pred_change"],
+               "entropy_per_prediction_selected": over_selected(
+                   page, judged_set(page), _from_summary(page, judged_set(page), _per_prediction))}
+    return {k: v for k, v in numbers.items() if v is not None}
 
 
 def fig2a(page) -> dict[str, Any]:
     """Fig 2a: are the entropy neurons (the paper's list for its models, else the rule's) unusually
-    large in ‖w_out‖ and small in LogitVar? Each as a robust z-score within the layer; the median
-    over those neurons, with an interval over them."""
-    chosen = page.paper_entropy_neurons or page.entropy_neurons
-    at = np.isin(page.summary.neuron.to_numpy(), chosen)
+    large in ‖w_out‖ and small in LogitVar? Each as a robust z-score within the layer (a distance from
+    the layer's median neuron in robust standard deviations); the median over those neurons, with an
+    interval over them, beside the same median for the page's random neurons."""
+    chosen = judged_set(page)
+    neurons = page.summary.neuron.to_numpy()
+    at, random = np.isin(neurons, chosen), np.isin(neurons, page.sweep.random_neurons)
     labels = [page.label(n) for n in page.summary.neuron[at]]
     out: dict[str, Any] = {"entropy_neurons_judged": labels}
     for key, z in (("norm_z", robust_z(page.summary.norm.to_numpy())),
                    ("logit_var_z", robust_z(np.log(page.summary.logit_var.to_numpy())))):
         mine = z[at]
         out[key] = dict(zip(labels, mine.round(3).tolist()))
+        out[f"random_{key}"] = exact(float(np.median(z[random])))
         if len(mine):
             out[f"entropy_{key}"] = bootstrap(lambda idx, m=mine: float(np.median(m[idx])), len(mine),
                                               unit="entropy neurons", seed=page.seed)
     return out
 
 
-def fig2c(page) -> dict[str, Any]:
-    """Fig 2c: median per-token |ΔL| total over direct (norm frozen), for the followed entropy neuron
-    and for the pooled random neurons."""
+def _te_over(direct: str) -> Callable[[dict[str, np.ndarray]], float]:
     def ratio(c: dict[str, np.ndarray]) -> float:
-        return float(np.median(np.abs(c["dloss_te"])) / np.median(np.abs(c["dloss_de"])))
+        return float(np.median(np.abs(c["dloss_te"])) / np.median(np.abs(c[direct])))
+    return ratio
 
-    n = page.followed("entropy")
+
+def fig2c(page) -> dict[str, Any]:
+    """Fig 2c: on the judgement rows, the median over the entropy neurons of 1 − DE/TE and of the
+    per-token median |ΔL| total over direct (norm frozen); the same ratio for the pooled random neurons."""
+    n, chosen = page.followed("entropy"), judged_set(page)
     cols = ["dloss_te", "dloss_de"]
-    return {**_followed(page), "ln_fraction_followed": page.estimates(n)["ln_fraction"],
-            "te_over_de_followed": _tokens_bootstrap(page, _tokens(page, [n]), cols, ratio),
-            "te_over_de_random": _tokens_bootstrap(page, _tokens(page, page.sweep.random_neurons), cols, ratio)}
+
+    def ln_fraction(frame: pd.DataFrame) -> np.ndarray:
+        return frame.ln_fraction.to_numpy()
+
+    numbers = {**_followed(page), "ln_fraction_followed": page.estimates(n)["ln_fraction"],
+               "ln_fraction_selected": over_selected(page, chosen, _from_summary(page, chosen, ln_fraction)),
+               "te_over_de_selected": over_selected(page, chosen, _from_tokens(page, chosen, cols, _te_over("dloss_de")),
+                                                    n_boot=500),
+               "te_over_de_random": _tokens_bootstrap(page, _tokens(page, page.sweep.random_neurons), cols,
+                                                      _te_over("dloss_de"))}
+    return {k: v for k, v in numbers.items() if v is not None}
 
 
 def fig2d(page, u: np.ndarray, s: np.ndarray) -> dict[str, Any]:
@@ -126,18 +222,24 @@ def fig2d(page, u: np.ndarray, s: np.ndarray) -> dict[str, Any]:
 
 
 def fig2e(page) -> dict[str, Any]:
-    """Fig 2e/2f: Spearman correlation of ρ and 1 − DE/TE over the layer, and the median |ΔH| of the
-    N_TOP highest-ρ neurons over the rest's."""
+    """Fig 2e/2f, on the N_TOP highest-ρ neurons (chosen by their weights, so all evaluated rows are
+    used): the median 1 − DE/TE of those neurons minus the rest's (the tail the claim is about), the
+    median |ΔH| of those over the rest's, and the Spearman correlation of ρ and 1 − DE/TE over the layer."""
     top = page.summary.rho.to_numpy() >= np.sort(page.summary.rho.to_numpy())[-N_TOP]
 
     def corr(frame: pd.DataFrame) -> float:
         return _spearman(frame.rho.to_numpy(), frame.ln_fraction.to_numpy())
 
+    def tail(frame: pd.DataFrame) -> float:
+        values = frame.ln_fraction.to_numpy()
+        return float(np.median(values[top]) - np.median(values[~top]))
+
     def dh(frame: pd.DataFrame) -> float:
         values = frame.abs_dentropy.to_numpy()
         return float(np.median(values[top]) / np.median(values[~top]))
 
-    return {"spearman_rho_ln_fraction": _rows_bootstrap(page, corr),
+    return {"ln_fraction_top_rho_minus_rest": _rows_bootstrap(page, tail),
+            "spearman_rho_ln_fraction": _rows_bootstrap(page, corr),
             "abs_dentropy_top_rho_over_rest": _rows_bootstrap(page, dh),
             "top_rho_neurons": [page.label(n) for n in page.summary.neuron[top]]}
 
@@ -177,31 +279,46 @@ def fig3a(page, reference: tuple[np.ndarray, float] | None = None) -> dict[str, 
 
 
 def fig3b(page) -> dict[str, Any]:
-    """Fig 3b: the token-frequency neurons, and how aligned the followed one's logit effect is with
-    the frequency direction (|cos(W_Uᵀ w_out, u_freq)|, exact)."""
-    n = page.followed("frequency")
-    cos = float(page.summary.freq_cos[page.summary.neuron == n].iloc[0])
+    """Fig 3b: the token-frequency neurons, and how aligned their logit effects are with the frequency
+    direction (|cos(W_Uᵀ w_out, u_freq)|, exact): the share of them above STRONG_COS (interval over
+    those neurons), the followed one's, and the median of the page's random neurons."""
+    n, chosen = page.followed("frequency"), judged_set(page, "frequency")
+    cos = dict(zip(page.summary.neuron.to_numpy().tolist(), np.abs(page.summary.freq_cos.to_numpy())))
     est = page.estimates(n)
-    return {**selection(page), **_followed(page, "frequency"), "frequency_cos_followed": exact(abs(cos)),
-            "freq_fraction_followed": est["freq_fraction"], "abs_dkl_followed": est["abs_dkl"]}
+    numbers = {**selection(page), **_followed(page, "frequency"), "frequency_cos_followed": exact(cos[n]),
+               "frequency_cos": {page.label(m): round(float(cos[m]), 3) for m in chosen},
+               "frequency_cos_random": exact(float(np.median([cos[m] for m in page.sweep.random_neurons]))),
+               "freq_fraction_followed": est["freq_fraction"], "abs_dkl_followed": est["abs_dkl"]}
+    if chosen:
+        strong = np.asarray([cos[m] > STRONG_COS for m in chosen], dtype=np.float64)
+        share = bootstrap(lambda idx: float(strong[idx].mean()), len(strong), unit="token-frequency neurons",
+                          seed=page.seed)
+        numbers["share_frequency_cos_strong"] = Estimate(share.value, min(share.low, share.value),
+                                                         max(share.high, share.value), share.n, share.unit)
+    return numbers
 
 
 def fig3c(page) -> dict[str, Any]:
-    """Fig 3c: median per-token |ΔL| total over frequency-direct, followed token-frequency neuron and random."""
-    def ratio(c: dict[str, np.ndarray]) -> float:
-        return float(np.median(np.abs(c["dloss_te"])) / np.median(np.abs(c["dloss_freq"])))
-
-    n = page.followed("frequency")
+    """Fig 3c: on the judgement rows, the median over the token-frequency neurons of the per-token
+    median |ΔL| total over frequency-direct; the same for the followed one and the pooled random neurons."""
+    n, chosen = page.followed("frequency"), judged_set(page, "frequency")
     cols = ["dloss_te", "dloss_freq"]
-    return {**_followed(page, "frequency"),
-            "te_over_de_freq_followed": _tokens_bootstrap(page, _tokens(page, [n]), cols, ratio),
-            "te_over_de_freq_random": _tokens_bootstrap(page, _tokens(page, page.sweep.random_neurons), cols, ratio)}
+    judged = _tokens(page, [n])
+    numbers = {**_followed(page, "frequency"),
+               "te_over_de_freq_selected": over_selected(
+                   page, chosen, _from_tokens(page, chosen, cols, _te_over("dloss_freq")), n_boot=500),
+               "te_over_de_freq_followed": _tokens_bootstrap(
+                   page, judged[judged.row.isin(page.sweep.judgement_rows)], cols, _te_over("dloss_freq")),
+               "te_over_de_freq_random": _tokens_bootstrap(page, _tokens(page, page.sweep.random_neurons), cols,
+                                                           _te_over("dloss_freq"))}
+    return {k: v for k, v in numbers.items() if v is not None}
 
 
-def active_tokens(page, neuron: int) -> pd.DataFrame:
-    """The evaluated tokens where ``neuron`` is more active than its mean (Figs 4a, 4c)."""
-    tokens = _tokens(page, [neuron])
-    return tokens[tokens.activation > float(page.summary.mean_act[page.summary.neuron == neuron].iloc[0])]
+def active_tokens(page, neuron: int, *, judgement: bool = False) -> pd.DataFrame:
+    """The evaluated tokens (only the judgement rows' with ``judgement``) where ``neuron`` is more
+    active than its mean (Figs 4a, 4c)."""
+    tokens = _active(page, neuron, _tokens(page, [neuron]))
+    return tokens[tokens.row.isin(page.sweep.judgement_rows)] if judgement else tokens
 
 
 def _mean(page, tokens: pd.DataFrame, column: str) -> Estimate | None:
@@ -224,12 +341,34 @@ def random_active_reference(page, column: str) -> Estimate | None:
     return _mean(page, active_tokens(page, max(means, key=means.get)), column)
 
 
+def _mean_of(column: str) -> Callable[[dict[str, np.ndarray]], float]:
+    return lambda c: float(np.mean(c[column]))
+
+
+def _sign_of(column: str, negative: bool) -> Callable[[dict[str, np.ndarray]], float]:
+    """1.0 when the mean of ``column`` is on the claimed side (below 0 if ``negative``), else 0.0."""
+    return lambda c: float((np.mean(c[column]) < 0) if negative else (np.mean(c[column]) > 0))
+
+
+def _where(rr: Callable[[pd.Series], pd.Series]):
+    return lambda page, n, tokens: _active(page, n, tokens)[lambda t: rr(t.rr)]
+
+
 def fig4ab(page) -> dict[str, Any]:
-    """Fig 4a: where the followed entropy neuron is above its mean, the mean ΔL of its ablation on
-    tokens the model gets right (RR = 1) and wrong (RR < 0.5), and the mean ΔH."""
-    n = page.followed("entropy")
-    active = active_tokens(page, n)
+    """Fig 4a, on the judgement rows where a neuron is above its mean: the mean ΔL of its ablation on
+    tokens the model gets right (RR = 1) and wrong (RR < 0.5), and the mean ΔH; the median of each
+    over the entropy neurons (the claims), and each for the followed one."""
+    n, chosen = page.followed("entropy"), judged_set(page)
+    active = active_tokens(page, n, judgement=True)
+    correct, wrong = _where(lambda rr: rr == 1), _where(lambda rr: rr < 0.5)
     numbers = {**_followed(page), "n_active_tokens": len(active),
+               "dloss_correct_selected": over_selected(
+                   page, chosen, _from_tokens(page, chosen, ["dloss_te"], _mean_of("dloss_te"), correct), n_boot=500),
+               "dloss_wrong_selected": over_selected(
+                   page, chosen, _from_tokens(page, chosen, ["dloss_te"], _mean_of("dloss_te"), wrong), n_boot=500),
+               "dentropy_active_selected": over_selected(
+                   page, chosen, _from_tokens(page, chosen, ["dentropy_te"], _mean_of("dentropy_te"),
+                                              _where(lambda rr: rr >= 0)), n_boot=500),
                "dloss_correct": _mean(page, active[active.rr == 1], "dloss_te"),
                "dloss_wrong": _mean(page, active[active.rr < 0.5], "dloss_te"),
                "dentropy_active": _mean(page, active, "dentropy_te"),
@@ -238,19 +377,29 @@ def fig4ab(page) -> dict[str, Any]:
 
 
 def fig4c(page) -> dict[str, Any]:
-    """Fig 4c: on RR = 1 tokens where the followed token-frequency neuron is above its mean, the mean
-    ΔH and ΔD_KL(P_freq ‖ P_model) of its ablation."""
-    n = page.followed("frequency")
-    shown = active_tokens(page, n)
+    """Fig 4c, on the judgement rows' RR = 1 tokens where a token-frequency neuron is above its mean:
+    the share of the token-frequency neurons whose ablation lowers the mean entropy (ΔH < 0: the
+    neuron raises entropy) and the share whose ablation raises the mean D_KL(P_freq ‖ P_model)
+    (ΔD_KL > 0: the neuron pulls towards P_freq), the paper's signs for 23.417; and the followed
+    neuron's mean ΔH and ΔD_KL."""
+    n, chosen = page.followed("frequency"), judged_set(page, "frequency")
+    shown = active_tokens(page, n, judgement=True)
     shown = shown[shown.rr == 1]
+    correct = _where(lambda rr: rr == 1)
     numbers = {**_followed(page, "frequency"), "n_tokens_shown": len(shown),
+               "share_frequency_raising_entropy": over_selected(
+                   page, chosen, _from_tokens(page, chosen, ["dentropy_te"], _sign_of("dentropy_te", True), correct),
+                   reduce=_share, n_boot=500),
+               "share_frequency_towards_pfreq": over_selected(
+                   page, chosen, _from_tokens(page, chosen, ["dkl_te"], _sign_of("dkl_te", False), correct),
+                   reduce=_share, n_boot=500),
                "dentropy_correct": _mean(page, shown, "dentropy_te"), "dkl_correct": _mean(page, shown, "dkl_te")}
     return {k: v for k, v in numbers.items() if v is not None}
 
 
 def across_models(sweep: entropy.Sweep, *, seed: int) -> dict[str, Any]:
-    """Figs 7 and 8, one model: how many entropy and token-frequency neurons the rules select
-    (intervals over rows), which, and the Spearman correlation of ρ and 1 − DE/TE."""
+    """Figs 7 and 8, one model: how many entropy and token-frequency neurons the rules select on the
+    selection rows (intervals over those rows), which, and the Spearman correlation of ρ and 1 − DE/TE."""
     counts = entropy.selection_counts(sweep, seed=seed)
     summary, layer = sweep.summary, sweep.info["layer"]
     return {"n_entropy_neurons": counts["entropy"], "n_frequency_neurons": counts["frequency"],
