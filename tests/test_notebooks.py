@@ -15,8 +15,9 @@ import papermill as pm
 import pytest
 import torch
 
-from helpers import profiles, scorecard, suite
+from helpers import profiles, scorecard, stats, suite
 from helpers.models import load_model
+from helpers.stats import Estimate
 
 REPO = Path(__file__).parents[1]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
@@ -83,6 +84,24 @@ def test_every_page_ran_and_the_scorecard_reads_its_numbers(tiny_book: Path):
             assert result.shown != "not measured", (model, claim.id)
     card = (tiny_book / "scorecard.md").read_text()
     assert card.count("<th scope=\"row\"><a href=\"#claim-") == len(scorecard.CLAIMS)  # one matrix row per claim
+
+
+def _estimates(node: object, where: str = "") -> list[tuple[str, Estimate]]:
+    """Every estimate in a key-numbers tree (cross-model pages nest them per model)."""
+    if stats.is_estimate(node):
+        return [(where, Estimate.from_json(node))]
+    if isinstance(node, dict):
+        return [found for key, value in node.items() for found in _estimates(value, f"{where}/{key}")]
+    return []
+
+
+def test_no_interval_in_the_book_excludes_its_estimate(tiny_book: Path):
+    found = [(f"{path.parent.parent.name}/{path.parent.name}{where}", est)
+             for path in sorted((tiny_book / "runs").glob("*/*_files/key_numbers.json"))
+             for where, est in _estimates(json.loads(path.read_text())["numbers"])]
+    assert len(found) > 100  # every page's numbers were read
+    bad = [(where, est.value, est.low, est.high) for where, est in found if not stats.contains(est)]
+    assert not bad, bad
 
 
 def _html(book: Path, page: Path) -> str:
