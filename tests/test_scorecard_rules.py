@@ -1,4 +1,4 @@
-"""The scorecard's rule combinators: each verdict on hand-made key numbers."""
+"""The scorecard's rule combinators (helpers.rules): each verdict on hand-made key numbers."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from helpers.scorecard import (NA, NOT, PARTLY, REPRODUCED, above, applies_if, below, beyond, between, both,
-                               interval_problem)
+from helpers.rules import (NA, NOT, PARTLY, REPRODUCED, above, applies_if, below, beyond, between, both,
+                           interval_problem)
 from helpers.stats import Estimate, exact
 
 

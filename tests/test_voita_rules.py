@@ -6,7 +6,7 @@ import pytest
 from helpers import scorecard
 from helpers.scorecard import NA, NOT, PARTLY, REPRODUCED
 from helpers.stats import Estimate
-from helpers.voita_rules import sized
+from helpers.rules import sized
 
 UNIT = "mean of 4 disjoint splits of 16 rows (8,192 tokens each)"
 
