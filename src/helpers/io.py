@@ -54,6 +54,19 @@ def usable_dir(root: Path, env: str) -> Path:
     return root
 
 
+def write_problem(folder: Path) -> OSError | None:
+    """Why ``folder`` cannot be written (None if it can): it is created if missing and a probe file is
+    made and removed in it (a permission bit alone does not say: root writes anyway)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        return exc
+    return None
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.

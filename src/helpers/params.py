@@ -9,13 +9,12 @@ model is loaded, and in the suite runner before a kernel is started.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from helpers.errors import ParameterError
+from helpers.io import write_problem
 
 
 @dataclass(frozen=True)
@@ -120,12 +119,7 @@ def check(name: str, value: Any) -> Any:
 def check_results_dir(results_dir: str) -> str:
     """The page's results folder, created if missing; :class:`ParameterError` if it cannot be written."""
     folder = Path(results_dir).expanduser()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=folder, prefix=".probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
+    if (exc := write_problem(folder)) is not None:
         raise ParameterError(f"parameter results_dir: cannot write to {str(folder)!r} ({exc.strerror or exc}); "
                              "pass -p results_dir a folder you can write to") from exc
     return results_dir

@@ -51,7 +51,8 @@ from tqdm import tqdm
 import helpers
 from helpers import deps, provenance, scorecard, scorecard_page, twins
 from helpers.errors import ParameterError, SuiteError
-from helpers.io import atomic_path, content_identity, manifest_problem, read_json, sha256_file, write_json
+from helpers.io import (atomic_path, content_identity, manifest_problem, read_json, sha256_file, write_json,
+                        write_problem)
 from helpers.profiles import PROFILES, sizes
 from helpers.report import KEY_NUMBERS_FILE
 
@@ -368,12 +369,7 @@ def check_book_config(book_dir: Path) -> None:
 
 def check_writable(directory: Path) -> None:
     """Create ``directory`` if needed and write a probe file in it; :class:`BookDirError` if that fails."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(dir=directory, prefix=".probe-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
+    if (exc := write_problem(directory)) is not None:
         raise BookDirError(f"cannot write to {directory} ({exc.strerror or exc}); make it writable "
                            "(chmod u+w), or pass --book-dir a folder you can write to") from exc
 
