@@ -60,3 +60,10 @@ def test_bootstrap_units_resamples_whole_units():
     assert est.value == pytest.approx(7 / 3) and est.n == 2
     assert est.low == pytest.approx(1.0) and est.high == pytest.approx(5.0)
     assert stats.exact(2.5).text() == "2.5 [2.5, 2.5]"
+
+
+def test_widened_reaches_the_point_and_never_narrows():
+    beside = stats.widened(stats.Estimate(0.5, 0.6, 0.9, 4, "rows"))  # a percentile interval beside its point
+    assert (beside.low, beside.high) == (0.5, 0.9)
+    inside = stats.Estimate(0.5, 0.2, 0.9, 4, "rows")
+    assert stats.widened(inside) == inside

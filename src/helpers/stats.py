@@ -133,6 +133,12 @@ def contains(est: Estimate) -> bool:
     return est.low <= est.value <= est.high
 
 
+def widened(est: Estimate) -> Estimate:
+    """``est`` with its interval stretched to reach its point: a percentile interval of a median or
+    a share over few units can lie beside the point. Only ever wider, so a verdict can only weaken."""
+    return Estimate(est.value, min(est.low, est.value), max(est.high, est.value), est.n, est.unit)
+
+
 def exact(value: float, what: str = "weights") -> Estimate:
     """A number without sampling error (e.g. a statistic of the weights): its interval is the point."""
     return Estimate(float(value), float(value), float(value), 1, f"exact ({what}, no sampling)")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import entropy, weights
-from helpers.stats import Estimate, bootstrap, bootstrap_units, exact, robust_z
+from helpers.stats import Estimate, bootstrap, bootstrap_units, exact, robust_z, widened
 
 N_TOP = 10  # "the highest-ρ neurons" of Fig 2e/2f
 STRONG_COS = 0.5  # |cos(W_Uᵀ w_out, u_freq)| above which a neuron's logit effect "follows log frequency" (S-05)
@@ -32,7 +32,7 @@ def _rows_bootstrap(page, statistic) -> Any:
     sums = page.sweep.sums
     est = bootstrap(lambda idx: statistic(entropy.resampled_summary(page.sweep, sums, idx)),
                     len(sums["n_tokens"]), unit="rows", seed=page.seed)
-    return Estimate(est.value, min(est.low, est.value), max(est.high, est.value), est.n, est.unit)
+    return widened(est)
 
 
 def _tokens(page, neurons: list[int]) -> pd.DataFrame:
@@ -293,8 +293,7 @@ def fig3b(page) -> dict[str, Any]:
         strong = np.asarray([cos[m] > STRONG_COS for m in chosen], dtype=np.float64)
         share = bootstrap(lambda idx: float(strong[idx].mean()), len(strong), unit="token-frequency neurons",
                           seed=page.seed)
-        numbers["share_frequency_cos_strong"] = Estimate(share.value, min(share.low, share.value),
-                                                         max(share.high, share.value), share.n, share.unit)
+        numbers["share_frequency_cos_strong"] = widened(share)
     return numbers
 
 
