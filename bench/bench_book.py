@@ -12,7 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from helpers import suite
+
+from helpers.runner.book import book_timings
 
 
 def main() -> int:
@@ -22,7 +23,7 @@ def main() -> int:
     if not (args.book_dir / "runs").is_dir():
         print(f"error: {args.book_dir / 'runs'} does not exist; run `make book` first", file=sys.stderr)
         return 2
-    print(suite.book_timings(args.book_dir))
+    print(book_timings(args.book_dir))
     return 0
 
 

@@ -16,7 +16,11 @@ from typing import Iterator
 import pytest
 import yaml
 
-from helpers import scorecard, suite, twins
+from helpers import scorecard, twins
+from helpers.runner.book import CAVEAT, METHODS, build_book, caveat, write_book_sources
+from helpers.errors import BookBuildError, NotebookFailed
+from helpers.runner.page import execute_run
+from helpers.runner.plan import CROSS, chapter_name, plan_runs
 from test_reliability import full_book  # a book folder with the repository's configuration
 
 REPO = Path(__file__).parents[1]
@@ -35,13 +39,13 @@ def book_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("book-test")
     notebooks = Path(shutil.copytree(DATA, root / "notebooks"))
     book = full_book(root / "book")
-    for methods in suite.METHODS:
+    for methods in METHODS:
         shutil.copy(REPO / "book" / f"{methods}.md", book)
-    for run in suite.plan_runs(notebooks, book, [*MODELS, TWIN], ["demo", "cross"]):
-        suite.execute_run(run)
-    with pytest.raises(suite.NotebookFailed):  # a failed run must stay out of the book
-        suite.execute_run(suite.plan_runs(notebooks, book, ["model-a"], ["fails"])[0])
-    suite.write_book_sources(book, claims=DEMO_CLAIMS)
+    for run in plan_runs(notebooks, book, [*MODELS, TWIN], ["demo", "cross"]):
+        execute_run(run)
+    with pytest.raises(NotebookFailed):  # a failed run must stay out of the book
+        execute_run(plan_runs(notebooks, book, ["model-a"], ["fails"])[0])
+    write_book_sources(book, claims=DEMO_CLAIMS)
     return book
 
 
@@ -85,7 +89,7 @@ def test_toc_references_existing_files(book_dir: Path) -> None:
     toc = yaml.safe_load((book_dir / "_toc.yml").read_text())
     assert toc["format"] == "jb-book" and toc["root"] == "intro"
     files = toc_files(toc)
-    twin_dir = suite.chapter_name(TWIN)
+    twin_dir = chapter_name(TWIN)
     assert files == [
         "scorecard", "methods_stolfo", "methods_voita",
         "runs/model-a/index", "runs/model-a/demo",
@@ -102,7 +106,7 @@ def test_toc_references_existing_files(book_dir: Path) -> None:
 
 def test_scorecard_and_front_page_apply_the_twin_test(book_dir: Path) -> None:
     card = (book_dir / "scorecard.md").read_text()
-    twin_dir = suite.chapter_name(TWIN)
+    twin_dir = chapter_name(TWIN)
     # demo ran with the quick profile's n_rows = 64 (0² + ... + 63² = 85344). D-1 passes on the twin,
     # so model-a's reproduced is capped to partly; the twin's column comes last.
     header = re.search(r"<thead>.*?</thead>", card).group(0)
@@ -128,7 +132,7 @@ def test_scorecard_and_front_page_apply_the_twin_test(book_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def built_html(book_dir: Path) -> Path:
     start = time.monotonic()
-    index = suite.build_book(book_dir, strict=True)  # strict: our generated sources are warning-free
+    index = build_book(book_dir, strict=True)  # strict: our generated sources are warning-free
     print(f"\nbook build: {time.monotonic() - start:.1f} s")
     assert index.is_file() and index == (book_dir / "_build" / "html" / "index.html").resolve()
     return index.parent
@@ -149,9 +153,9 @@ def test_strict_build_fails_on_sphinx_warnings(book_dir: Path, tmp_path: Path) -
     book = Path(shutil.copytree(book_dir, tmp_path / "book", ignore=shutil.ignore_patterns("_build")))
     with open(book / "intro.md", "a") as intro:
         intro.write("\nSee {doc}`a page that does not exist`.\n")
-    with pytest.raises(suite.BookBuildError, match="(?s)failed.*unknown document"):
-        suite.build_book(book, strict=True)
-    assert suite.build_book(book).is_file()  # not strict: the warning is printed, the book built
+    with pytest.raises(BookBuildError, match="(?s)failed.*unknown document"):
+        build_book(book, strict=True)
+    assert build_book(book).is_file()  # not strict: the warning is printed, the book built
 
 
 # --- the browser test ---------------------------------------------------------------------------
@@ -256,11 +260,11 @@ def test_pages_render_in_a_headless_browser(browser: object, server: str, book_d
     check_page(browser, server + "intro.html", server)
     card = check_page(browser, server + "scorecard.html", server)
     pages = {link for link in card["links"] if "/runs/" in link}  # from the claims' sections
-    assert pages == {f"{server}runs/{suite.chapter_name(m)}/demo.html" for m in [*MODELS, TWIN]}
+    assert pages == {f"{server}runs/{chapter_name(m)}/demo.html" for m in [*MODELS, TWIN]}
     for link in pages:
         assert http_status(link) == 200, link
     chapters = sorted(p.parent.name for p in (book_dir / "runs").glob("*/index.md"))
-    assert chapters == sorted([*MODELS, suite.chapter_name(TWIN), suite.CROSS])
+    assert chapters == sorted([*MODELS, chapter_name(TWIN), CROSS])
     for chapter in chapters:
         index = check_page(browser, f"{server}runs/{chapter}/index.html", server)
         pages = [link for link in index["links"] if link.startswith(f"{server}runs/{chapter}/")]
@@ -319,8 +323,8 @@ def test_scorecard_matrix_fits_1280px_with_a_verdict_in_every_cell(browser: obje
 
 
 def test_front_page_warns_about_the_book_s_own_models() -> None:
-    one = suite.caveat(["smollm2-135m"])
+    one = caveat(["smollm2-135m"])
     assert "`smollm2-135m`" in one and "4-bit" in one and "instruction-tuned" in one and "gemma" not in one
-    both = suite.caveat(["smollm2-135m", "gemma-3-270m"])
-    assert both.index("`smollm2-135m`") < both.index("`gemma-3-270m`") and both.endswith(suite.CAVEAT)
-    assert suite.caveat(["gpt2-small", "pythia-410m"]) == ""  # the papers' own models: nothing to warn about
+    both = caveat(["smollm2-135m", "gemma-3-270m"])
+    assert both.index("`smollm2-135m`") < both.index("`gemma-3-270m`") and both.endswith(CAVEAT)
+    assert caveat(["gpt2-small", "pythia-410m"]) == ""  # the papers' own models: nothing to warn about

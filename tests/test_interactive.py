@@ -14,7 +14,8 @@ import plotly
 import pytest
 from IPython.core.formatters import format_display_data
 
-from helpers import interactive, suite
+from helpers import interactive
+from helpers.runner.book import build_book
 from test_reliability import full_book  # a book folder with the repository's configuration
 
 REPO = Path(__file__).parents[1]
@@ -132,7 +133,7 @@ def demo_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def built_html(demo_book: Path) -> Path:
-    return suite.build_book(demo_book, strict=True).parent  # Sphinx warnings are errors
+    return build_book(demo_book, strict=True).parent  # Sphinx warnings are errors
 
 
 from test_book import browser, check_page, server  # noqa: E402,F401  (the offline browser and server)

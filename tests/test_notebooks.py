@@ -15,7 +15,9 @@ import papermill as pm
 import pytest
 import torch
 
-from helpers import profiles, scorecard, stats, suite
+from helpers import profiles, scorecard, stats
+from helpers.runner.plan import CHAPTER_FILE, CROSS
+from helpers.runner.suite import run_suite
 from helpers.models import load_model
 from helpers.stats import Estimate
 
@@ -56,7 +58,7 @@ def tiny_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
     book = tmp_path_factory.mktemp("tiny-book") / "book"
     shutil.copytree(REPO / "book", book, ignore=shutil.ignore_patterns("_build", "runs", "_toc.yml", "intro.md",
                                                                         "scorecard.md"))
-    suite.run_suite(TINY, ["all"], "quick", book, REPO / "notebooks", strict=True, overrides=dict(SMALL))
+    run_suite(TINY, ["all"], "quick", book, REPO / "notebooks", strict=True, overrides=dict(SMALL))
     return book
 
 
@@ -65,8 +67,8 @@ def key_numbers(book: Path, chapter: str, page: str) -> dict:
 
 
 def chapters(book: Path) -> dict[str, Path]:
-    return {json.loads((d / suite.CHAPTER_FILE).read_text())["model"]: d
-            for d in (book / "runs").iterdir() if (d / suite.CHAPTER_FILE).exists()}
+    return {json.loads((d / CHAPTER_FILE).read_text())["model"]: d
+            for d in (book / "runs").iterdir() if (d / CHAPTER_FILE).exists()}
 
 
 def test_every_page_ran_and_the_scorecard_reads_its_numbers(tiny_book: Path):
@@ -79,7 +81,7 @@ def test_every_page_ran_and_the_scorecard_reads_its_numbers(tiny_book: Path):
             assert list((directory / f"{notebook.stem}_files").glob("*.png")), (model, notebook.stem)
         numbers = scorecard.read_numbers(directory)
         for claim in scorecard.CLAIMS:
-            cross = tiny_book / "runs" / suite.CROSS
+            cross = tiny_book / "runs" / CROSS
             result = scorecard.evaluate(claim, {**scorecard.read_numbers(cross), **numbers}, model)
             assert result.shown != "not measured", (model, claim.id)
     card = (tiny_book / "scorecard.md").read_text()
@@ -112,7 +114,7 @@ def test_rendered_pages_read_like_the_paper(tiny_book: Path):
     """No plumbing above the figure: the parameters, the injected parameters and the setup call are
     not in the page; the page opens with the claim; every figure has a caption; the Methods links resolve
     (the strict build already failed on an unknown reference)."""
-    for directory in [*chapters(tiny_book).values(), tiny_book / "runs" / suite.CROSS]:
+    for directory in [*chapters(tiny_book).values(), tiny_book / "runs" / CROSS]:
         for notebook in NOTEBOOKS:
             page = directory / f"{notebook.stem}.ipynb"
             if not page.exists():

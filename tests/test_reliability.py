@@ -13,6 +13,7 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 import signal
 import subprocess
 import sys
@@ -25,7 +26,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import cache, corpus, io, models, suite
+from helpers import cache, corpus, io, models
+from helpers.runner.book import book_problems, book_timings, write_book_sources
+from helpers.runner.checks import claim_chapter
+from helpers.errors import BookDirError
+from helpers.runner.page import commit
+from helpers.runner.plan import CHAPTER_FILE, chapter_name, declared_parameters, plan_runs, Run
+from helpers.runner.stamps import input_digest, stamped_digest
 from helpers.__main__ import main
 from helpers.errors import CorpusError, ParameterError, UnknownModelError
 
@@ -70,8 +77,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def page_of(book: Path, notebook: str = "page", model: str = TINY) -> suite.Run:
-    (run,) = suite.plan_runs(NOTEBOOKS, book, [model], [notebook])
+def page_of(book: Path, notebook: str = "page", model: str = TINY) -> Run:
+    (run,) = plan_runs(NOTEBOOKS, book, [model], [notebook])
     return run
 
 
@@ -112,11 +119,11 @@ def test_device_cuda_on_a_cpu_machine_is_one_line(book: Path, capsys) -> None:
 
 def test_device_switch_reaches_every_page_that_declares_it(book: Path) -> None:
     notebooks = REPO / "notebooks"
-    runs = suite.plan_runs(notebooks, book, [TINY], ["all"], device="cpu")
-    declaring = [r for r in runs if "device" in suite.declared_parameters(r.notebook)]
+    runs = plan_runs(notebooks, book, [TINY], ["all"], device="cpu")
+    declaring = [r for r in runs if "device" in declared_parameters(r.notebook)]
     assert declaring and all(r.parameters["device"] == "cpu" for r in declaring)
     with pytest.raises(ParameterError, match="given twice"):
-        suite.plan_runs(notebooks, book, [TINY], ["all"], overrides={"device": "cpu"}, device="cpu")
+        plan_runs(notebooks, book, [TINY], ["all"], overrides={"device": "cpu"}, device="cpu")
 
 
 def test_unknown_and_missing_models_name_the_fix(book: Path, capsys, tmp_path: Path) -> None:
@@ -188,8 +195,8 @@ def test_book_dir_without_config_is_reported_before_any_page(tmp_path: Path, cap
 def test_read_only_runs_folder_is_a_clear_error(book: Path, capsys, monkeypatch) -> None:
     """Simulated (tests may run as root, whom chmod does not stop): every write under runs/ fails."""
     runs = book / "runs"
-    real_mkstemp = suite.tempfile.mkstemp
-    real_mkdtemp = suite.tempfile.mkdtemp
+    real_mkstemp = tempfile.mkstemp
+    real_mkdtemp = tempfile.mkdtemp
 
     def denied(real):  # type: ignore[no-untyped-def]
         def fake(*args: Any, dir: Any = None, **kwargs: Any) -> Any:
@@ -198,8 +205,8 @@ def test_read_only_runs_folder_is_a_clear_error(book: Path, capsys, monkeypatch)
             return real(*args, dir=dir, **kwargs)
         return fake
 
-    monkeypatch.setattr(suite.tempfile, "mkstemp", denied(real_mkstemp))
-    monkeypatch.setattr(suite.tempfile, "mkdtemp", denied(real_mkdtemp))
+    monkeypatch.setattr(tempfile, "mkstemp", denied(real_mkstemp))
+    monkeypatch.setattr(tempfile, "mkdtemp", denied(real_mkdtemp))
     assert main(cli(book)) == 2
     err = one_error_line(capsys.readouterr().err)
     assert "cannot write to" in err and "Permission denied" in err and "--book-dir" in err
@@ -237,20 +244,20 @@ def test_models_differing_only_in_non_ascii_get_their_own_chapters(book: Path, t
         (folder / "config.json").write_text("{}")
     a, b = page_of(book, model=str(first)), page_of(book, model=str(second))  # two separate commands
     assert a.output.parent != b.output.parent
-    assert suite.chapter_name(str(first)) != suite.chapter_name(str(second))
+    assert chapter_name(str(first)) != chapter_name(str(second))
     assert page_of(book, model=f"{first}/../{first.name}").output == a.output  # one model, one folder
 
 
 def test_a_chapter_folder_holding_another_model_is_refused(book: Path) -> None:
     run = page_of(book, model="model-a")
     run.output.parent.mkdir(parents=True)
-    io.write_json(run.output.parent / suite.CHAPTER_FILE, {"model": "Model-A", "identity": "Model-A"})
-    with pytest.raises(suite.BookDirError, match="holds the pages of model 'Model-A', not of 'model-a'"):
-        suite.claim_chapter(run)
-    (run.output.parent / suite.CHAPTER_FILE).unlink()  # an older book: the stamps name the model
+    io.write_json(run.output.parent / CHAPTER_FILE, {"model": "Model-A", "identity": "Model-A"})
+    with pytest.raises(BookDirError, match="holds the pages of model 'Model-A', not of 'model-a'"):
+        claim_chapter(run)
+    (run.output.parent / CHAPTER_FILE).unlink()  # an older book: the stamps name the model
     io.write_json(run.stamp, {"digest": "x", "model": "Model-A"})
-    with pytest.raises(suite.BookDirError):
-        suite.claim_chapter(run)
+    with pytest.raises(BookDirError):
+        claim_chapter(run)
 
 
 # --- caches keyed and checked by content ----------------------------------------------------------
@@ -267,12 +274,12 @@ def test_a_local_corpus_is_keyed_by_its_content(book: Path, tmp_path: Path) -> N
 
     parts = {"corpus": str(text)}
     assert cache.cached_tables("words", parts, count)["words"].n[0] == 3
-    (run,) = suite.plan_runs(NOTEBOOKS, book, [TINY], ["words"], overrides={"corpus": str(text)})
-    digest = suite.input_digest(run)
+    (run,) = plan_runs(NOTEBOOKS, book, [TINY], ["words"], overrides={"corpus": str(text)})
+    digest = input_digest(run)
     text.write_text("one two three four five")  # edited in place, same path
     assert cache.cached_tables("words", parts, count)["words"].n[0] == 5  # not the old number
     assert len(calls) == 2
-    assert suite.input_digest(run) != digest  # the page reruns without --force
+    assert input_digest(run) != digest  # the page reruns without --force
 
 
 def corrupt(path: Path, how: str) -> None:
@@ -431,14 +438,14 @@ def test_an_edited_wiki_cache_is_parsed_again(tmp_path: Path, monkeypatch, caplo
 # --- damaged pages: never a crash, never in the book, rerun ---------------------------------------
 
 
-def fabricate_page(run: suite.Run) -> None:
+def fabricate_page(run: Run) -> None:
     """A complete page of ``run`` as the runner commits it, without executing anything."""
     staging = run.output.parent / f".{run.name}.staging-test"
     (staging / f"{run.name}_files").mkdir(parents=True)
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# A page")])
     nbformat.write(nb, staging / f"{run.name}.ipynb")
     io.write_json(staging / f"{run.name}_files" / "key_numbers.json", {"numbers": {"seed": 0}})
-    suite._commit(run, staging, suite.input_digest(run), 1.0)
+    commit(run, staging, input_digest(run), 1.0)
     shutil.rmtree(staging)
 
 
@@ -447,14 +454,14 @@ def test_a_damaged_page_is_left_out_and_rerun(book: Path, damage: str) -> None:
     run, other = page_of(book), page_of(book, "words")
     fabricate_page(run)
     fabricate_page(other)
-    assert suite.stamped_digest(run) == suite.input_digest(run)
+    assert stamped_digest(run) == input_digest(run)
     target = {"stamp": run.stamp, "key_numbers": run.results_dir / "key_numbers.json", "notebook": run.output}[damage]
     target.write_text("{ not json")
-    assert suite.stamped_digest(run) is None  # so it executes again
-    suite.write_book_sources(book)  # no crash: the other page still makes a book
+    assert stamped_digest(run) is None  # so it executes again
+    write_book_sources(book)  # no crash: the other page still makes a book
     toc = (book / "_toc.yml").read_text()
     assert f"runs/{TINY}/words" in toc and f"runs/{TINY}/page" not in toc
-    (problem,) = suite.book_problems(book)
+    (problem,) = book_problems(book)
     assert problem.startswith(f"damaged  page for '{TINY}'")
 
 
@@ -489,7 +496,7 @@ def alive(pid: int) -> bool:
 
 
 @pytest.fixture
-def built_page(tmp_path: Path) -> tuple[Path, suite.Run, dict[str, bytes], str, str]:
+def built_page(tmp_path: Path) -> tuple[Path, Run, dict[str, bytes], str, str]:
     """A book (in a folder with a space and non-ASCII letters) with one successful page; the
     runner's stdout and stderr."""
     book = full_book(tmp_path / "a book ü")
@@ -511,7 +518,7 @@ def test_a_run_prints_one_line_per_page_and_the_times(built_page) -> None:
     injected_values: dict[str, Any] = {}
     exec(injected[0].source, injected_values)  # the page shows where its figures are, not the staging folder
     assert injected_values["results_dir"] == str(run.results_dir) and ".staging-" not in nbformat.writes(nb)
-    report = suite.book_timings(book)
+    report = book_timings(book)
     assert "page" in report and "Slowest pages" in report
 
 
@@ -580,7 +587,7 @@ def test_book_leaves_no_html_of_pages_that_are_gone(built_page, capsys) -> None:
     html = book / "_build" / "html" / "runs" / TINY / "page.html"
     assert html.is_file()
     shutil.rmtree(run.output.parent)
-    io.write_json(book / "runs" / "other" / suite.CHAPTER_FILE, {"model": "other", "identity": "other"})
+    io.write_json(book / "runs" / "other" / CHAPTER_FILE, {"model": "other", "identity": "other"})
     assert main(["book", "--book-dir", str(book)]) == 2  # nothing left to build: an error, not old HTML
     assert "no executed notebooks" in capsys.readouterr().err
     fabricate_page(page_of(book, "words", model="other"))
@@ -614,7 +621,7 @@ def test_concurrent_runs_of_one_book(tmp_path: Path) -> None:
     assert [code for code, _, _ in results] == [0, 0], [err for _, _, err in results]
     outs = "".join(out for _, out, _ in results)
     assert outs.count("executed    page") == 1 and outs.count("up to date  page") == 1  # the second waited
-    (run,) = suite.plan_runs(NOTEBOOKS, book, [TINY], ["page"], overrides={"seconds": 2})
-    assert suite.stamped_digest(run) == suite.input_digest(run)
+    (run,) = plan_runs(NOTEBOOKS, book, [TINY], ["page"], overrides={"seconds": 2})
+    assert stamped_digest(run) == input_digest(run)
     assert not [p for p in run.output.parent.iterdir() if p.name.startswith(".")]
     assert not [p for p in (book / "_build").iterdir() if p.name.startswith(".")]

@@ -22,10 +22,17 @@ import pytest  # noqa: E402
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook  # noqa: E402
 
 import helpers  # noqa: E402
-from helpers import suite  # noqa: E402
 from helpers.__main__ import main  # noqa: E402
-from helpers.errors import ParameterError, SuiteError  # noqa: E402
+from helpers.errors import BookBuildError, NotebookError, NotebookFailed, ParameterError  # noqa: E402
+from helpers.profiles import PROFILES  # noqa: E402
 from helpers.report import save_figure, write_key_numbers  # noqa: E402
+from helpers.runner.book import book_problems, build_book, write_book_sources  # noqa: E402
+from helpers.runner.page import execute_run  # noqa: E402
+from helpers.runner.plan import (CHAPTER_FILE, CROSS, Run, chapter_name, declared_parameters,  # noqa: E402
+                                 natural_key, page_family, parse_value, plan_runs)
+from helpers.runner.session import Session  # noqa: E402
+from helpers.runner.stamps import input_digest, stamped_digest  # noqa: E402
+from helpers.runner.suite import lanes, run_suite  # noqa: E402
 from test_reliability import full_book  # noqa: E402  (a book folder with the repository's configuration)
 
 DATA = Path(__file__).parent / "data" / "notebooks"
@@ -47,8 +54,8 @@ def write_notebook(path: Path, parameters: str | None, code: str = "") -> Path:
     return path
 
 
-def one_run(nb_dir: Path, book: Path, name: str, model: str = "model-a", profile: str = "quick") -> suite.Run:
-    (run,) = suite.plan_runs(nb_dir, book, [model], [name], profile)
+def one_run(nb_dir: Path, book: Path, name: str, model: str = "model-a", profile: str = "quick") -> Run:
+    (run,) = plan_runs(nb_dir, book, [model], [name], profile)
     return run
 
 
@@ -56,74 +63,74 @@ def one_run(nb_dir: Path, book: Path, name: str, model: str = "model-a", profile
 
 
 def test_declared_parameters_reads_the_tagged_cell(nb_dir: Path) -> None:
-    assert suite.declared_parameters(nb_dir / "demo.ipynb") == {"model": "x", "results_dir": ".", "n_rows": 3}
+    assert declared_parameters(nb_dir / "demo.ipynb") == {"model": "x", "results_dir": ".", "n_rows": 3}
     nb = write_notebook(nb_dir / "odd.ipynb", "import os\nmodel: str = 'y'\ndevice = os.getcwd()")
-    assert suite.declared_parameters(nb) == {"model": "y", "device": ...}
+    assert declared_parameters(nb) == {"model": "y", "device": ...}
 
 
 def test_notebook_contract_errors_name_the_fix(nb_dir: Path, tmp_path: Path) -> None:
     write_notebook(nb_dir / "untagged.ipynb", None)
-    with pytest.raises(suite.NotebookError, match="no cell tagged 'parameters'"):
-        suite.plan_runs(nb_dir, tmp_path / "book", ["a"], ["untagged"])
+    with pytest.raises(NotebookError, match="no cell tagged 'parameters'"):
+        plan_runs(nb_dir, tmp_path / "book", ["a"], ["untagged"])
     write_notebook(nb_dir / "modelless.ipynb", "n_rows = 3")
-    with pytest.raises(suite.NotebookError, match="declares neither 'model' nor 'models'"):
-        suite.plan_runs(nb_dir, tmp_path / "book", ["a"], ["modelless"])
-    with pytest.raises(suite.NotebookError, match="known: cross, demo, fails"):
-        suite.plan_runs(nb_dir, tmp_path / "book", ["a"], ["nope"])
-    with pytest.raises(suite.NotebookError, match="pass --notebook-dir"):
-        suite.plan_runs(tmp_path / "missing", tmp_path / "book", ["a"])
+    with pytest.raises(NotebookError, match="declares neither 'model' nor 'models'"):
+        plan_runs(nb_dir, tmp_path / "book", ["a"], ["modelless"])
+    with pytest.raises(NotebookError, match="known: cross, demo, fails"):
+        plan_runs(nb_dir, tmp_path / "book", ["a"], ["nope"])
+    with pytest.raises(NotebookError, match="pass --notebook-dir"):
+        plan_runs(tmp_path / "missing", tmp_path / "book", ["a"])
     with pytest.raises(ParameterError, match="unknown profile"):
-        suite.plan_runs(nb_dir, tmp_path / "book", ["a"], ["demo"], "huge")
+        plan_runs(nb_dir, tmp_path / "book", ["a"], ["demo"], "huge")
 
 
 def test_plan_passes_only_declared_parameters(nb_dir: Path, tmp_path: Path) -> None:
     book = tmp_path / "book"
-    runs = suite.plan_runs(nb_dir, book, ["model-a", "org/model-b"], ["demo", "no_rows", "cross"], "quick")
+    runs = plan_runs(nb_dir, book, ["model-a", "org/model-b"], ["demo", "no_rows", "cross"], "quick")
     by_key = {(r.name, r.model): r for r in runs}
     assert len(runs) == 5  # 2 models x 2 notebooks + 1 cross-model run
     demo = by_key["demo", "org/model-b"]
     assert demo.parameters == {
         "model": "org/model-b",
-        "results_dir": str(book.resolve() / "runs" / suite.chapter_name("org/model-b") / "demo_files"),
-        "n_rows": suite.PROFILES["quick"]["*"]["n_rows"],
+        "results_dir": str(book.resolve() / "runs" / chapter_name("org/model-b") / "demo_files"),
+        "n_rows": PROFILES["quick"]["*"]["n_rows"],
     }
     assert set(by_key["no_rows", "model-a"].parameters) == {"model", "results_dir"}
     cross = by_key["cross", None]
     assert cross.parameters["models"] == ["model-a", "org/model-b"]
-    assert cross.output == book.resolve() / "runs" / suite.CROSS / "cross.ipynb"
+    assert cross.output == book.resolve() / "runs" / CROSS / "cross.ipynb"
 
 
 def test_across_models_pages_need_two_models_unless_named(nb_dir: Path, tmp_path: Path) -> None:
     book = tmp_path / "book"
-    cross_runs = lambda models, notebooks: [r for r in suite.plan_runs(nb_dir, book, models, notebooks)  # noqa: E731
+    cross_runs = lambda models, notebooks: [r for r in plan_runs(nb_dir, book, models, notebooks)  # noqa: E731
                                            if r.model is None]
     assert cross_runs(["model-a"], ["all"]) == []  # it would compare the model with itself
     assert len(cross_runs(["model-a", "model-b"], ["all"])) == 1
     assert len(cross_runs(["model-a"], ["cross"])) == 1  # asked for by name
-    (book / "runs" / suite.chapter_name("model-a")).mkdir(parents=True)
-    assert not [p for p in suite.book_problems(book, nb_dir) if "all models" in p]  # not missing
-    (book / "runs" / suite.chapter_name("model-b")).mkdir()
-    assert [p for p in suite.book_problems(book, nb_dir) if "all models" in p]
+    (book / "runs" / chapter_name("model-a")).mkdir(parents=True)
+    assert not [p for p in book_problems(book, nb_dir) if "all models" in p]  # not missing
+    (book / "runs" / chapter_name("model-b")).mkdir()
+    assert [p for p in book_problems(book, nb_dir) if "all models" in p]
 
 
 def test_command_line_parameters_override_the_profile(nb_dir: Path, tmp_path: Path) -> None:
-    assert [suite.parse_value(v) for v in ["200", "cuda", "[10, 11]", "None", "1e-3"]] == [
+    assert [parse_value(v) for v in ["200", "cuda", "[10, 11]", "None", "1e-3"]] == [
         200, "cuda", [10, 11], None, 0.001,
     ]  # fmt: skip
-    runs = suite.plan_runs(nb_dir, tmp_path / "book", ["a"], ["demo", "no_rows"], "quick", {"n_rows": 7})
+    runs = plan_runs(nb_dir, tmp_path / "book", ["a"], ["demo", "no_rows"], "quick", {"n_rows": 7})
     assert [r.parameters.get("n_rows") for r in runs] == [7, None]
     with pytest.raises(ParameterError, match="declares parameter.s. n_row;"):
-        suite.plan_runs(nb_dir, tmp_path / "book", ["a"], ["demo"], "quick", {"n_row": 7})
+        plan_runs(nb_dir, tmp_path / "book", ["a"], ["demo"], "quick", {"n_row": 7})
     with pytest.raises(ParameterError, match="with --models"):
-        suite.plan_runs(nb_dir, tmp_path / "book", ["a"], ["demo"], "quick", {"model": "b"})
+        plan_runs(nb_dir, tmp_path / "book", ["a"], ["demo"], "quick", {"model": "b"})
 
 
 def test_chapter_names_are_readable_and_unique() -> None:
-    assert suite.chapter_name("smollm2-135m") == "smollm2-135m"
-    assert re.fullmatch(r"EleutherAI_pythia-410m-[0-9a-f]{8}", suite.chapter_name("EleutherAI/pythia-410m"))
-    assert re.fullmatch(r"data_my_model.gguf-[0-9a-f]{8}", suite.chapter_name("/data/my model.gguf"))  # no such file
+    assert chapter_name("smollm2-135m") == "smollm2-135m"
+    assert re.fullmatch(r"EleutherAI_pythia-410m-[0-9a-f]{8}", chapter_name("EleutherAI/pythia-410m"))
+    assert re.fullmatch(r"data_my_model.gguf-[0-9a-f]{8}", chapter_name("/data/my model.gguf"))  # no such file
     # a lossy slug alone would map these to one folder
-    assert suite.chapter_name("EleutherAI/pythia-410m") != suite.chapter_name("EleutherAI_pythia-410m")
+    assert chapter_name("EleutherAI/pythia-410m") != chapter_name("EleutherAI_pythia-410m")
 
 
 # --- executing --------------------------------------------------------------------------------
@@ -137,7 +144,7 @@ def injected_parameters(executed: Path) -> str:
 @pytest.mark.slow
 def test_only_declared_parameters_reach_the_kernel(nb_dir: Path, tmp_path: Path) -> None:
     run = one_run(nb_dir, tmp_path / "book", "no_rows")
-    assert suite.execute_run(run)
+    assert execute_run(run)
     injected = injected_parameters(run.output)
     assert 'model = "model-a"' in injected and "n_rows" not in injected
 
@@ -146,35 +153,35 @@ def test_only_declared_parameters_reach_the_kernel(nb_dir: Path, tmp_path: Path)
 def test_stamp_skips_unchanged_and_reruns_on_change(nb_dir: Path, tmp_path: Path) -> None:
     book = tmp_path / "book"
     run = one_run(nb_dir, book, "demo")
-    assert suite.execute_run(run)  # first time
+    assert execute_run(run)  # first time
     numbers = json.loads((run.results_dir / "key_numbers.json").read_text())
     assert numbers["numbers"]["kernel_prefix"] == sys.prefix  # the kernel is the runner's Python
     assert (run.results_dir / "squares.png").stat().st_size > 0
-    assert not suite.execute_run(run)  # unchanged: skipped
-    assert suite.execute_run(run, force=True)  # --force
+    assert not execute_run(run)  # unchanged: skipped
+    assert execute_run(run, force=True)  # --force
 
     paper = one_run(nb_dir, book, "demo", profile="paper")  # another n_rows
     assert paper.output == run.output
-    assert suite.execute_run(paper)
-    assert not suite.execute_run(paper)
+    assert execute_run(paper)
+    assert not execute_run(paper)
 
     nb = nbformat.read(nb_dir / "demo.ipynb", as_version=4)
     nb.cells.append(new_markdown_cell("An edit."))
     nbformat.write(nb, nb_dir / "demo.ipynb")
-    assert suite.execute_run(paper)  # notebook changed
+    assert execute_run(paper)  # notebook changed
 
 
 @pytest.mark.slow
 def test_failed_rerun_keeps_the_previous_page(nb_dir: Path, tmp_path: Path) -> None:
     book = tmp_path / "book"
     run = one_run(nb_dir, book, "demo")
-    assert suite.execute_run(run)
+    assert execute_run(run)
     before = {p: p.read_bytes() for p in [run.output, run.stamp, *run.results_dir.iterdir()]}
     shutil.copy(nb_dir / "fails.ipynb", nb_dir / "demo.ipynb")  # the notebook breaks
-    with pytest.raises(suite.NotebookFailed, match="(?s)'demo' for 'model-a'.*deliberate failure for model-a"):
-        suite.execute_run(run)
+    with pytest.raises(NotebookFailed, match="(?s)'demo' for 'model-a'.*deliberate failure for model-a"):
+        execute_run(run)
     assert {p: p.read_bytes() for p in before} == before  # the page, its stamp and figures are untouched
-    assert suite.stamped_digest(run) is not None  # and still a valid page of the book
+    assert stamped_digest(run) is not None  # and still a valid page of the book
     assert run.failed.exists()  # kept for debugging
     assert not list(run.output.parent.glob(".*"))  # no temporary files left
 
@@ -208,10 +215,10 @@ def test_jobs_must_be_at_least_one(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_book_sources_need_runs(tmp_path: Path) -> None:
-    with pytest.raises(suite.BookBuildError, match="run `python -m helpers run` first"):
-        suite.write_book_sources(tmp_path)
-    with pytest.raises(suite.BookBuildError, match="no _config.yml"):
-        suite.build_book(tmp_path)
+    with pytest.raises(BookBuildError, match="run `python -m helpers run` first"):
+        write_book_sources(tmp_path)
+    with pytest.raises(BookBuildError, match="no _config.yml"):
+        build_book(tmp_path)
 
 
 # --- helpers.report ---------------------------------------------------------------------------
@@ -220,26 +227,34 @@ def test_book_sources_need_runs(tmp_path: Path) -> None:
 def test_lanes_run_chapters_together_and_the_cross_pages_last(tmp_path: Path) -> None:
     write_notebook(tmp_path / "a.ipynb", "model = 'x'", "page = pages.SweepPage.setup('a', globals())")
     write_notebook(tmp_path / "b.ipynb", "model = 'x'", "page = pages.VoitaPage.setup('b', globals())")
-    runs = [suite.Run(tmp_path / f"{n}.ipynb", m, Path(f"/b/{m}/{n}.ipynb"), {}) for n in ("a", "b")
+    runs = [Run(tmp_path / f"{n}.ipynb", m, Path(f"/b/{m}/{n}.ipynb"), {}) for n in ("a", "b")
             for m in ("m1", "m2", "m3", None)]
-    assert suite._lanes(runs, 1) == [[runs]]
-    lanes = suite._lanes(runs, 2)
-    names = [[[(r.model, r.name) for r in lane] for lane in group] for group in lanes]
+    assert lanes(runs, 1) == [[runs]]
+    names = [[[(r.model, r.name) for r in lane] for lane in group] for group in lanes(runs, 2)]
     assert names == [[[("m1", "a"), ("m1", "b")], [("m2", "a"), ("m2", "b")]],
                      [[("m3", "a")], [("m3", "b")]],  # alone in its group: its two page families at once
                      [[(None, "a"), (None, "b")]]]
 
 
+def test_a_page_s_family_is_its_setup_call_not_a_word_in_its_text(tmp_path: Path) -> None:
+    write_notebook(tmp_path / "a.ipynb", "model = 'x'", "# unlike a VoitaPage, this page reads the sweep\n"
+                   "page = pages.SweepPage.setup('a', globals())")
+    write_notebook(tmp_path / "b.ipynb", "model = 'x'", "from helpers.pages import VoitaPage\n"
+                   "page = VoitaPage.setup('b', globals())")
+    assert page_family(tmp_path / "a.ipynb") == "stolfo"
+    assert page_family(tmp_path / "b.ipynb") == "voita"
+
+
 def test_one_model_runs_its_two_page_families_at_once(tmp_path: Path) -> None:
     notebooks = Path(__file__).parents[1] / "notebooks"
-    runs = suite.plan_runs(notebooks, tmp_path / "book", ["smollm2-135m"], ["all"])
-    (group,) = suite._lanes(runs, 2)
-    assert [{suite.page_family(r.notebook) for r in lane} for lane in group] == [{"stolfo"}, {"voita"}]
+    runs = plan_runs(notebooks, tmp_path / "book", ["smollm2-135m"], ["all"])
+    (group,) = lanes(runs, 2)
+    assert [{page_family(r.notebook) for r in lane} for lane in group] == [{"stolfo"}, {"voita"}]
     assert sorted(r.name for lane in group for r in lane) == sorted(r.name for r in runs)
     assert [r.name for r in group[1]] == [r.name for r in runs if r.name.startswith("voita_")]  # plan order kept
-    assert suite._lanes(runs, 1) == [[runs]]
-    both = suite.plan_runs(notebooks, tmp_path / "book", ["smollm2-135m", "gemma-3-270m"], ["all"])
-    assert [len(group) for group in suite._lanes(both, 2)] == [2, 1]  # a lane per chapter, then the cross pages
+    assert lanes(runs, 1) == [[runs]]
+    both = plan_runs(notebooks, tmp_path / "book", ["smollm2-135m", "gemma-3-270m"], ["all"])
+    assert [len(group) for group in lanes(both, 2)] == [2, 1]  # a lane per chapter, then the cross pages
 
 
 def test_a_runner_s_lanes_share_the_chapter_lock_another_process_waits(tmp_path: Path) -> None:
@@ -247,9 +262,10 @@ def test_a_runner_s_lanes_share_the_chapter_lock_another_process_waits(tmp_path:
              "try:\n    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(3)",
              str(tmp_path)]
     inside, release = threading.Barrier(3, timeout=10), threading.Event()  # two lanes and this test
+    session = Session()
 
     def lane() -> None:
-        with suite._locked(tmp_path, "never printed"):
+        with session.locked(tmp_path, "never printed"):
             inside.wait()  # both lanes hold the lock at once, or this times out
             release.wait(10)
 
@@ -262,7 +278,7 @@ def test_a_runner_s_lanes_share_the_chapter_lock_another_process_waits(tmp_path:
     for thread in threads:
         thread.join()
     assert subprocess.run(probe).returncode == 0  # released when the last lane leaves
-    assert suite._FOLDERS[os.path.realpath(tmp_path)].holders == 0
+    assert session.folders[os.path.realpath(tmp_path)].holders == 0
 
 
 def test_lanes_parse_no_python_source(nb_dir: Path, tmp_path: Path, monkeypatch) -> None:
@@ -276,23 +292,23 @@ def test_lanes_parse_no_python_source(nb_dir: Path, tmp_path: Path, monkeypatch)
         parsers.append(threading.current_thread())
         return real_parse(*args, **kwargs)
 
-    def execute_into(run: suite.Run, staging: Path) -> None:  # no kernel: this test is about the runner
-        lanes.add(threading.current_thread())
+    def execute_into(run: Run, staging: Path, session: Session) -> None:  # no kernel: this test is about the runner
+        threads.add(threading.current_thread())
         shutil.copy(run.notebook, staging / f"{run.name}.ipynb")
         (staging / f"{run.name}_files").mkdir()
 
-    lanes: set[threading.Thread] = set()
+    threads: set[threading.Thread] = set()
     monkeypatch.setattr(ast, "parse", parse)
-    monkeypatch.setattr(suite, "_execute_into", execute_into)
-    monkeypatch.setattr(suite, "write_book_sources", lambda book_dir: None)
-    monkeypatch.setattr(suite, "build_book", lambda book_dir, strict=False: book_dir / "index.html")
+    monkeypatch.setattr("helpers.runner.page.execute_into", execute_into)
+    monkeypatch.setattr("helpers.runner.suite.write_book_sources", lambda book_dir: None)
+    monkeypatch.setattr("helpers.runner.suite.build_book", lambda book_dir, **kw: book_dir / "index.html")
     models = ["tiny-random-gpt2", "tiny-random-llama"]
-    suite.run_suite(models, ["demo"], "quick", book, nb_dir, jobs=2)
-    assert len(lanes) == 2 and threading.main_thread() not in lanes  # the pages ran in two lane threads
+    run_suite(models, ["demo"], "quick", book, nb_dir, jobs=2)
+    assert len(threads) == 2 and threading.main_thread() not in threads  # the pages ran in two lane threads
     assert parsers and set(parsers) == {threading.main_thread()}  # ...and every parse in the main thread
     monkeypatch.setattr(ast, "parse", real_parse)
-    for run in suite.plan_runs(nb_dir, book, models, ["demo"], "quick"):  # the stamps hold the true digests
-        assert suite.stamped_digest(run) == suite.input_digest(run)
+    for run in plan_runs(nb_dir, book, models, ["demo"], "quick"):  # the stamps hold the true digests
+        assert stamped_digest(run) == input_digest(run)
 
 
 def test_page_families_share_no_cached_pass() -> None:
@@ -300,7 +316,7 @@ def test_page_families_share_no_cached_pass() -> None:
     passes = {"stolfo": ("SweepPage", "InductionPage", "run_sweep", "CrossPage"),
               "voita": ("VoitaPage", "neuron_stats", "ngram_detectors")}
     for notebook in sorted((Path(__file__).parents[1] / "notebooks").glob("*.ipynb")):
-        family = suite.page_family(notebook)
+        family = page_family(notebook)
         other = "voita" if family == "stolfo" else "stolfo"
         code = "\n".join("".join(c["source"]) for c in json.loads(notebook.read_text())["cells"]
                          if c["cell_type"] == "code")
@@ -326,7 +342,7 @@ def test_save_figure_and_key_numbers(tmp_path: Path) -> None:
 
 def test_pages_sort_by_figure_number():
     names = ["fig10_a.ipynb", "fig1_b.ipynb", "fig2c_x.ipynb", "fig2a_y.ipynb"]
-    assert sorted(names, key=lambda n: suite.natural_key(Path(n))) == \
+    assert sorted(names, key=lambda n: natural_key(Path(n))) == \
         ["fig1_b.ipynb", "fig2a_y.ipynb", "fig2c_x.ipynb", "fig10_a.ipynb"]
 
 
@@ -337,36 +353,38 @@ def test_editing_a_module_reruns_only_the_pages_that_import_it(tmp_path: Path, m
     package = Path(shutil.copytree(deps.PACKAGE, tmp_path / "helpers"))
     monkeypatch.setattr(deps, "PACKAGE", package)
     notebooks = Path(__file__).parents[1] / "notebooks"
-    runs = {r.notebook.stem: r for r in suite.plan_runs(notebooks, tmp_path / "book", ["m"],
+    runs = {r.notebook.stem: r for r in plan_runs(notebooks, tmp_path / "book", ["m"],
                                                         ["fig2a_norm_logitvar", "voita_fig1_dead_neurons"])}
-    before = {name: suite.input_digest(run) for name, run in runs.items()}
+    before = {name: input_digest(run) for name, run in runs.items()}
     with open(package / "voita_plots.py", "a") as fh:
         fh.write("\n# an edit\n")
-    after = {name: suite.input_digest(run) for name, run in runs.items()}
+    after = {name: input_digest(run) for name, run in runs.items()}
     assert after["fig2a_norm_logitvar"] == before["fig2a_norm_logitvar"]
     assert after["voita_fig1_dead_neurons"] != before["voita_fig1_dead_neurons"]
     with open(package / "models.py", "a") as fh:  # both load models
         fh.write("\n# an edit\n")
-    again = {name: suite.input_digest(run) for name, run in runs.items()}
+    again = {name: input_digest(run) for name, run in runs.items()}
     assert all(again[name] != after[name] for name in runs)
 
 
 def test_kernels_share_the_cores_among_the_chapters_running_at_once(monkeypatch) -> None:
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    monkeypatch.setattr(suite.os, "sched_getaffinity", lambda pid: set(range(6)))
+    session = Session(cores=6)
     for active, expected in ((1, {}), (2, {"OMP_NUM_THREADS": "3"}), (4, {"OMP_NUM_THREADS": "1"}),
                              (8, {"OMP_NUM_THREADS": "1"})):
-        monkeypatch.setattr(suite, "_ACTIVE_LANES", [active])
-        assert suite._kernel_threads_env() == expected
+        session.set_lanes(active)
+        assert session.kernel_env() == expected
+    session.lane_done()  # 7 lanes left
+    assert session.kernel_env() == {"OMP_NUM_THREADS": "1"}
     monkeypatch.setenv("OMP_NUM_THREADS", "5")  # the user's choice stands
-    monkeypatch.setattr(suite, "_ACTIVE_LANES", [2])
-    assert suite._kernel_threads_env() == {}
+    session.set_lanes(2)
+    assert session.kernel_env() == {}
 
 
 @pytest.mark.slow
 def test_pages_carry_their_provenance(nb_dir: Path, tmp_path: Path) -> None:
     run = one_run(nb_dir, tmp_path / "book", "demo")
-    assert suite.execute_run(run)
+    assert execute_run(run)
     nb = nbformat.read(run.output, as_version=4)
     cell = nb.cells[1]  # under the title
     assert "provenance" in cell.metadata["tags"]
@@ -405,18 +423,18 @@ def test_two_chapters_execute_at_once_and_build_one_book(nb_dir: Path, tmp_path:
                    "time.sleep(8 if model == 'tiny-random-llama' else 0)\n"
                    "write_key_numbers(results_dir, {'threads': os.environ.get('OMP_NUM_THREADS')}, "
                    "notebook='slow', model=model)")
-    index = suite.run_suite(models, ["slow", "demo", "cross"], "quick", book, nb_dir, jobs=2)
+    index = run_suite(models, ["slow", "demo", "cross"], "quick", book, nb_dir, jobs=2)
     assert index.is_file()
     for model in models:
-        (chapter,) = [d for d in (book / "runs").iterdir() if (d / suite.CHAPTER_FILE).exists()
-                      and json.loads((d / suite.CHAPTER_FILE).read_text())["model"] == model]
+        (chapter,) = [d for d in (book / "runs").iterdir() if (d / CHAPTER_FILE).exists()
+                      and json.loads((d / CHAPTER_FILE).read_text())["model"] == model]
         numbers = json.loads((chapter / "demo_files" / "key_numbers.json").read_text())["numbers"]
         assert numbers["sum_of_squares"] == sum(i * i for i in range(64))  # the quick profile's n_rows
         # both kernels started while both chapters ran: each got half the cores
         cores = len(os.sched_getaffinity(0))
         threads = os.environ.get("OMP_NUM_THREADS", str(max(1, cores // 2)))  # the user's setting is inherited
         assert json.loads((chapter / "slow_files" / "key_numbers.json").read_text())["numbers"]["threads"] == threads
-    assert (book / "runs" / suite.CROSS / "cross.ipynb").exists()
+    assert (book / "runs" / CROSS / "cross.ipynb").exists()
 
 
 @pytest.mark.slow
@@ -430,9 +448,9 @@ def test_one_model_s_two_families_execute_at_once(nb_dir: Path, tmp_path: Path) 
     for name, family in (("sweepish", "# a Stolfo page"), ("voita_x", "# a Voita page: pages.VoitaPage")):
         write_notebook(nb_dir / f"{name}.ipynb", 'model = "x"\nresults_dir = "."', f"{family}\n" + code)
     here = os.getcwd()
-    suite.run_suite(["tiny-random-gpt2"], ["sweepish", "voita_x"], "quick", book, nb_dir, jobs=2)
+    run_suite(["tiny-random-gpt2"], ["sweepish", "voita_x"], "quick", book, nb_dir, jobs=2)
     assert os.getcwd() == here  # papermill's cwd= once chdir'ed the runner, and two lanes left it in nb_dir
-    (chapter,) = [d for d in (book / "runs").iterdir() if (d / suite.CHAPTER_FILE).exists()]
+    (chapter,) = [d for d in (book / "runs").iterdir() if (d / CHAPTER_FILE).exists()]
     a, b = (json.loads((chapter / f"{n}_files" / "key_numbers.json").read_text())["numbers"]
             for n in ("sweepish", "voita_x"))
     assert a["start"] < b["end"] and b["start"] < a["end"]  # the two pages overlapped in time

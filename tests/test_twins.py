@@ -17,7 +17,11 @@ import nbformat
 import pytest
 import torch
 
-from helpers import models, profiles, provenance, suite, tiny, twins
+from helpers import models, profiles, provenance, tiny, twins
+from helpers.runner.book import _chapter_index, caveat, collect_chapters, model_note
+from helpers.runner.checks import prepare_models
+from helpers.runner.plan import CHAPTER_FILE, CROSS, DEFAULT_MODELS, chapter_name, model_identity, page_family, plan_runs, Run
+from helpers.runner.suite import lanes
 from helpers.__main__ import _parser, main
 from helpers.errors import OfflineError, ParameterError, UnknownModelError
 from helpers.models import load_model, resolve, special_tokens, weights_fingerprint
@@ -216,18 +220,18 @@ def test_a_twin_of_a_hub_model_loads_through_the_hub(monkeypatch: pytest.MonkeyP
 # --- the runner -----------------------------------------------------------------------------------
 
 
-def plan(tmp_path: Path, model_names: list[str], controls: str, notebooks=("all",)) -> list[suite.Run]:
+def plan(tmp_path: Path, model_names: list[str], controls: str, notebooks=("all",)) -> list[Run]:
     nb_dir = Path(shutil.copytree(DATA, tmp_path / "notebooks", dirs_exist_ok=True))
-    return suite.plan_runs(nb_dir, tmp_path / "book", model_names, list(notebooks), controls=controls)
+    return plan_runs(nb_dir, tmp_path / "book", model_names, list(notebooks), controls=controls)
 
 
-def chapters(runs: list[suite.Run]) -> list[str | None]:
+def chapters(runs: list[Run]) -> list[str | None]:
     """The models of the chapters in the order they run, then None for the cross pages, if any."""
     return [*dict.fromkeys(run.model for run in runs if run.model is not None)] + [None] * any(
         run.model is None for run in runs)
 
 
-def cross_models(runs: list[suite.Run]) -> list[str] | None:
+def cross_models(runs: list[Run]) -> list[str] | None:
     cross = [run for run in runs if run.model is None]
     return cross[0].parameters["models"] if cross else None
 
@@ -258,29 +262,29 @@ def test_controls_add_twins_after_the_models_and_to_the_cross_pages(tmp_path: Pa
 
 def test_the_default_book_runs_the_twin_s_two_page_families_at_once(tmp_path: Path) -> None:
     notebooks = Path(__file__).parents[1] / "notebooks"
-    runs = suite.plan_runs(notebooks, tmp_path / "book", list(suite.DEFAULT_MODELS), ["all"], controls="default")
-    groups = suite._lanes(runs, 2)
+    runs = plan_runs(notebooks, tmp_path / "book", list(DEFAULT_MODELS), ["all"], controls="default")
+    groups = lanes(runs, 2)
     assert [[lane[0].model for lane in group] for group in groups] == [
         ["smollm2-135m", "gemma-3-270m"], ["null-init:smollm2-135m"] * 2, [None]]
-    assert [{suite.page_family(r.notebook) for r in lane} for lane in groups[1]] == [{"stolfo"}, {"voita"}]
+    assert [{page_family(r.notebook) for r in lane} for lane in groups[1]] == [{"stolfo"}, {"voita"}]
     assert groups[2][0][0].parameters["models"] == ["smollm2-135m", "gemma-3-270m", "null-init:smollm2-135m"]
 
 
 def test_a_twin_s_chapter_folder_is_safe_and_its_own(tmp_path: Path) -> None:
     safe = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-    assert suite.chapter_name("null-init:smollm2-135m") == "null-init--smollm2-135m"
-    assert suite.chapter_name("null-shuffled:smollm2-135m") == "null-shuffled--smollm2-135m"
-    hub = suite.chapter_name("null-init:EleutherAI/pythia-410m")
-    assert safe.fullmatch(hub) and hub == "null-init--" + suite.chapter_name("EleutherAI/pythia-410m")
-    names = [suite.chapter_name(m) for m in ("smollm2-135m", "null-init:smollm2-135m", "null-shuffled:smollm2-135m",
+    assert chapter_name("null-init:smollm2-135m") == "null-init--smollm2-135m"
+    assert chapter_name("null-shuffled:smollm2-135m") == "null-shuffled--smollm2-135m"
+    hub = chapter_name("null-init:EleutherAI/pythia-410m")
+    assert safe.fullmatch(hub) and hub == "null-init--" + chapter_name("EleutherAI/pythia-410m")
+    names = [chapter_name(m) for m in ("smollm2-135m", "null-init:smollm2-135m", "null-shuffled:smollm2-135m",
                                             "null-init:gemma-3-270m")]
     assert len(set(names)) == 4 and all(safe.fullmatch(n) for n in names)
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"")
-    assert suite.model_identity(f"null-init:{gguf}") == f"null-init:{gguf.resolve()}"
+    assert model_identity(f"null-init:{gguf}") == f"null-init:{gguf.resolve()}"
     with pytest.raises(ParameterError, match="are the same model"):  # ./m.gguf and /abs/m.gguf: one twin
         nb_dir = Path(shutil.copytree(DATA, tmp_path / "notebooks"))
-        suite.plan_runs(nb_dir, tmp_path / "book", [f"null-init:{gguf}", f"null-init:{tmp_path}/./m.gguf"], ["demo"])
+        plan_runs(nb_dir, tmp_path / "book", [f"null-init:{gguf}", f"null-init:{tmp_path}/./m.gguf"], ["demo"])
 
 
 def test_profile_sizes_of_a_twin_are_its_model_s() -> None:
@@ -295,7 +299,7 @@ def test_profile_sizes_of_a_twin_are_its_model_s() -> None:
 def test_prepare_models_prepares_each_base_once(monkeypatch: pytest.MonkeyPatch) -> None:
     prepared = []
     monkeypatch.setattr(models, "prepare", lambda spec, full_check=False: prepared.append(spec.name) or Path("."))
-    suite.prepare_models(["smollm2-135m", "null-init:smollm2-135m", "null-shuffled:gemma-3-270m",
+    prepare_models(["smollm2-135m", "null-init:smollm2-135m", "null-shuffled:gemma-3-270m",
                           "null-init:tiny-random-gpt2"])
     assert prepared == ["smollm2-135m", "null-init:smollm2-135m", "null-shuffled:gemma-3-270m"]  # a tiny one: none
 
@@ -303,7 +307,7 @@ def test_prepare_models_prepares_each_base_once(monkeypatch: pytest.MonkeyPatch)
 def test_the_command_line_and_make_add_the_default_control(monkeypatch: pytest.MonkeyPatch) -> None:
     assert _parser().parse_args(["run"]).controls == "default"
     given = {}
-    monkeypatch.setattr(suite, "run_suite", lambda *a, **kw: given.update(kw) or "index.html")
+    monkeypatch.setattr("helpers.runner.suite.run_suite", lambda *a, **kw: given.update(kw) or "index.html")
     assert main(["run", "--models", "smollm2-135m", "--controls", "all"]) == 0 and given["controls"] == "all"
     with pytest.raises(SystemExit):
         _parser().parse_args(["run", "--controls", "some"])
@@ -315,9 +319,9 @@ def test_the_command_line_and_make_add_the_default_control(monkeypatch: pytest.M
 
 
 def fake_chapter(book: Path, model: str, folder_name: str | None = None) -> None:
-    folder = book / "runs" / (folder_name or suite.chapter_name(model))
+    folder = book / "runs" / (folder_name or chapter_name(model))
     folder.mkdir(parents=True)
-    (folder / suite.CHAPTER_FILE).write_text(json.dumps({"model": model, "identity": model}))
+    (folder / CHAPTER_FILE).write_text(json.dumps({"model": model, "identity": model}))
     nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Page")]), folder / "p.ipynb")
     (folder / "p.stamp.json").write_text(json.dumps({"digest": "d", "model": model, "profile": "quick"}))
 
@@ -326,18 +330,18 @@ def test_the_book_shows_twins_as_controls_after_the_models(tmp_path: Path) -> No
     book = tmp_path / "book"
     for model in ("smollm2-135m", "null-init:smollm2-135m", "gemma-3-270m", "null-shuffled:gemma-3-270m"):
         fake_chapter(book, model)
-    fake_chapter(book, "", suite.CROSS)
-    found = suite.collect_chapters(book)
+    fake_chapter(book, "", CROSS)
+    found = collect_chapters(book)
     assert [ch.title for ch in found] == ["gemma-3-270m", "smollm2-135m", "null-init:smollm2-135m",
                                           "null-shuffled:gemma-3-270m", "Across models"]
-    index = suite._chapter_index(found[2])
+    index = _chapter_index(found[2])
     assert index.startswith("# null-init:smollm2-135m (untrained control)")
     assert "untrained control twin of `smollm2-135m`: every verdict should fail here" in index
     assert "Caveats: untrained control: every verdict should fail here" in index  # the model note
-    front = suite.caveat(["smollm2-135m", "null-init:smollm2-135m"])
+    front = caveat(["smollm2-135m", "null-init:smollm2-135m"])
     assert "- `null-init:smollm2-135m`: untrained control twin of `smollm2-135m`" in front
     assert "untrained control: every verdict should fail here" in front
-    assert suite.model_note("null-init:nope") == "" and suite.model_note("null-foo:smollm2-135m") == ""
+    assert model_note("null-init:nope") == "" and model_note("null-foo:smollm2-135m") == ""
     prov = provenance.markdown({"models": [{"name": "null-init:smollm2-135m", "fingerprint": "f", "dtype": "float32",
                                             "device": "cpu"}]})
     assert "model `null-init:smollm2-135m` (untrained control twin of `smollm2-135m`: every verdict should fail" in prov

@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from helpers.errors import SuiteError
+from helpers.errors import BookIncomplete, Interrupted, NotebookFailed, SuiteError
 
 
 def _parser() -> argparse.ArgumentParser:
-    from helpers.suite import DEFAULT_MODELS, PROFILES
+    from helpers.profiles import PROFILES
+    from helpers.runner.plan import DEFAULT_MODELS
 
     parser = argparse.ArgumentParser(prog="python -m helpers", description=__doc__.splitlines()[0],
                                      epilog=" ".join(__doc__.split("\n\n")[1].split()))
@@ -97,18 +98,18 @@ def _list_models() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from helpers import suite
+    from helpers.runner import book, plan, suite
 
     try:
         if args.command == "run":
-            overrides = {name: suite.parse_value(value) for name, value in args.parameter}
+            overrides = {name: plan.parse_value(value) for name, value in args.parameter}
             index = suite.run_suite(args.models, args.notebooks, args.profile, args.book_dir,
                                     args.notebook_dir, force=args.force, strict=args.strict,
                                     overrides=overrides, device=args.device, jobs=args.jobs,
                                     controls=args.controls)
             print(index)
         elif args.command == "book":
-            print(suite.build(args.book_dir, args.notebook_dir, strict=args.strict))
+            print(book.build(args.book_dir, args.notebook_dir, strict=args.strict))
         elif args.command == "fetch":
             from helpers import assets
 
@@ -116,14 +117,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(assets.fetch(name))
         elif args.command == "models":
             _list_models()
-    except suite.Interrupted as exc:
+    except Interrupted as exc:
         running = exc.detail or "no page was running, and every page is as it was"
         print(f"\ninterrupted by {exc}: stopped; {running}. Pages finished before are kept.", file=sys.stderr)
         return 128 + exc.signum
-    except suite.NotebookFailed as exc:
+    except NotebookFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2 if exc.bad_input else 1
-    except suite.BookIncomplete as exc:
+    except BookIncomplete as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except SuiteError as exc:

@@ -17,15 +17,11 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
-from helpers.errors import SuiteError
+from helpers.errors import CacheError
 
 CACHE_ENV = "NEURON_REPRO_CACHE"
 
 log = logging.getLogger(__name__)
-
-
-class CacheError(SuiteError):
-    """A cache folder cannot be used (it is a file, or not writable)."""
 
 
 def cache_dir() -> Path:

@@ -37,14 +37,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from helpers import assets, provenance, tiny, twins
 from helpers.corpus import newline_token_ids
-from helpers.errors import OfflineError, SuiteError, UnknownModelError
+from helpers.errors import ModelFileError, OfflineError, UnknownModelError
 from helpers.io import cache_dir, discard, manifest, read_json, sha256_file
 
 log = logging.getLogger(__name__)
-
-
-class ModelFileError(SuiteError):
-    """A local model file or directory exists but cannot be read as a model (truncated, not a GGUF)."""
 
 
 @dataclass(frozen=True)

@@ -71,10 +71,11 @@ def markdown(prov: dict[str, Any], *, wall_s: float | None = None, executed: str
     parts.append(f"device {prov.get('device', '?')}")
     if executed or wall_s is not None:
         when = f"executed {executed}" if executed else "executed"
-        parts.append(when + (f" in {_duration(wall_s)}" if wall_s is not None else ""))
+        parts.append(when + (f" in {duration(wall_s)}" if wall_s is not None else ""))
     return "**Provenance.** " + " · ".join(parts)
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """``3 min 07 s``, or ``42 s`` under a minute."""
     minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes} min {secs} s" if minutes else f"{secs} s"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"

@@ -1,6 +1,6 @@
 """What a figure notebook hands back to the suite: figure files, key numbers, checked parameters.
 
-The contract (see ``helpers.suite``): a notebook's ``parameters`` cell declares ``model`` (or
+The contract (see ``helpers.runner``): a notebook's ``parameters`` cell declares ``model`` (or
 ``models`` for a cross-model notebook) and ``results_dir``; it saves every figure with
 :func:`save_figure` and its headline numbers with :func:`write_key_numbers`, both into
 ``results_dir`` (``helpers.pages`` does both, after checking the parameters with ``helpers.params``).
