@@ -16,7 +16,7 @@ JOBS ?= 2
 DEVICE ?=
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: env book test test-fast bench clean
+.PHONY: env book test test-fast lint bench clean
 
 env: $(VENV)/.installed
 
@@ -30,8 +30,12 @@ $(VENV)/.installed: pyproject.toml
 book: env
 	$(PY) -m helpers run --models $(MODELS) --controls $(CONTROLS) --profile $(PROFILE) --notebooks $(NOTEBOOKS) --jobs $(JOBS) $(if $(strip $(DEVICE)),--device $(DEVICE))
 
-test: env
+test: env lint
 	$(PY) -m pytest
+
+# ruff (pyflakes, pycodestyle, import order, complexity, bugbear), configured in pyproject.toml
+lint: env
+	$(PY) -m ruff check .
 
 # no papermill notebook, no real model: minutes (tests/conftest.py enforces it)
 test-fast: env

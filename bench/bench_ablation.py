@@ -33,8 +33,16 @@ import numpy as np
 import torch
 
 from helpers import vocab_kernel
-from helpers.ablation import (CPU_BLOCK, CPU_CHUNK, ablate, authors_ablation, authors_way_applies, clean_run,
-                              final_norm_scale, hooked_ablation)
+from helpers.ablation import (
+    CPU_BLOCK,
+    CPU_CHUNK,
+    ablate,
+    authors_ablation,
+    authors_way_applies,
+    clean_run,
+    final_norm_scale,
+    hooked_ablation,
+)
 from helpers.corpus import load_documents, make_rows
 from helpers.models import load_model, special_tokens
 from helpers.unigram import count_tokens, unigram_distribution

@@ -12,7 +12,6 @@ import argparse
 import sys
 from pathlib import Path
 
-
 from helpers.runner.book import book_timings
 
 

@@ -14,8 +14,6 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
 from helpers import induction
 from helpers.corpus import load_documents, make_rows
 from helpers.models import load_model, special_tokens

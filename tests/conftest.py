@@ -1,4 +1,5 @@
-"""Test-session set-up: caches that never touch the user's, and papermill runs only in slow tests.
+"""Test-session set-up: caches that never touch the user's, papermill runs only in slow tests, and the
+fixtures shared by several test modules (their helpers are in ``support.py``).
 
 - Results (cached tables) go to a fresh temporary folder per test session
   (``NEURON_REPRO_RESULTS``), so no test reads a table an earlier session or the user's book made.
@@ -17,10 +18,18 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import subprocess
+import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
+from typing import Iterator
 
 import pytest
+
+from support import CHROMEDRIVER, CHROMIUM, in_ci, planted_opt
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_CACHE = REPO / ".cache-test"
@@ -58,3 +67,70 @@ def _papermill_only_in_slow_tests(request: pytest.FixtureRequest, monkeypatch: p
                     "`make test-fast` stays fast")
 
     monkeypatch.setattr(papermill, "execute_notebook", refuse)
+
+
+# --- shared fixtures
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """The planted tiny OPT (``support.planted_opt``) as a TransformerBridge."""
+    from helpers.models import KNOWN_MODELS, from_hf
+
+    hf, tok = planted_opt()
+    return from_hf(hf, tok, KNOWN_MODELS["tiny-random-opt"])
+
+
+@pytest.fixture(scope="module")
+def server(built_html: Path) -> Iterator[str]:
+    """Serve the built HTML on 127.0.0.1; yield the base URL."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(built_html)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(base, timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if missing:
+        message = f"headless browser test needs {' and '.join(missing)} (apt-get install chromium chromium-driver)"
+        if in_ci():
+            pytest.fail(message + "; CI is set, so this is a failure, not a skip")
+        pytest.skip(message)
+    from selenium import webdriver
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console messages, read per page
+    for arg in [
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+        # Offline like a reader on a plane: every host name but 127.0.0.1 fails to resolve.
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+    ]:  # fmt: skip
+        options.add_argument(arg)
+    # An explicit driver path: Selenium Manager never downloads anything.
+    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(60)
+    try:
+        yield driver
+    finally:
+        driver.quit()

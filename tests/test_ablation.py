@@ -5,7 +5,15 @@ import pytest
 import torch
 
 from helpers import tiny
-from helpers.ablation import ablate, authors_ablation, authors_way_applies, clean_run, final_norm_scale, hooked_ablation, token_metrics
+from helpers.ablation import (
+    ablate,
+    authors_ablation,
+    authors_way_applies,
+    clean_run,
+    final_norm_scale,
+    hooked_ablation,
+    token_metrics,
+)
 from helpers.corpus import make_rows
 from helpers.errors import ParameterError
 from helpers.models import KNOWN_MODELS, from_hf, load_model, special_tokens
@@ -124,7 +132,7 @@ def test_authors_way_agrees(setup):
         pytest.skip("the authors' code has no sandwich-norm path")
     frame = authors_ablation(model, run, [0, 7, 21])
     te = frame[frame.kind == "te"]
-    for i, n in enumerate([0, 7, 21]):
+    for n in [0, 7, 21]:
         np.testing.assert_allclose(te[te.neuron == n].loss.to_numpy(), result.per_token["loss_te"][n], atol=1e-4)
 
 

@@ -13,6 +13,7 @@ from helpers.corpus import make_rows
 from helpers.models import load_model, special_tokens
 from helpers.unigram import unigram_distribution
 
+
 def test_kernel_builds_in_the_suite_cache_keyed_by_its_inputs(tmp_path: Path, monkeypatch) -> None:
     """Built in torch's one folder per machine, the kernel was rebuilt in turn by every checkout
     with another source; now each cache root, and each source, has its own build folder."""
@@ -81,7 +82,8 @@ def run_cpp(cpp, case, with_q: bool, with_freq: bool, block=(3, 5), chunk=128):
     ref = _vocab_stats(case["a"], q, case["b"], case["bias"], case["alpha"], case["beta"], case["inv_te"],
                        case["inv_de"], target, case["tid"], case["u"] if with_freq else None,
                        case["c"] if with_freq else None)
-    ref_names = ("lse_te", "entropy_te", "argmax_te", "n_above_te") + (("lse_freq",) if with_freq else ()) + ("lse_de", "entropy_de")
+    ref_names = (("lse_te", "entropy_te", "argmax_te", "n_above_te") + (("lse_freq",) if with_freq else ())
+                 + ("lse_de", "entropy_de"))
     return dict(zip(NAMES, out)), dict(zip(ref_names, ref))
 
 

@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
 
 from helpers import scorecard, twins
-from helpers.runner.book import CAVEAT, METHODS, build_book, caveat, write_book_sources
 from helpers.errors import BookBuildError, NotebookFailed
+from helpers.runner.book import CAVEAT, METHODS, build_book, caveat, write_book_sources
 from helpers.runner.page import execute_run
 from helpers.runner.plan import CROSS, chapter_name, plan_runs
-from test_reliability import full_book  # a book folder with the repository's configuration
+from support import check_page, full_book, http_status
 
 REPO = Path(__file__).parents[1]
 DATA = REPO / "tests" / "data" / "notebooks"
 MODELS = ["model-a", "model-b"]
 TWIN = "null-init:model-a"  # a null twin's chapter: the demo pages do not load the model
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 # Emoji blocks (pictographs, dingbats such as ✅ ❌, misc symbols such as ⚠, the emoji presentation selector).
 EMOJI = re.compile("[\U0001F000-\U0001FAFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F]")
 
@@ -159,95 +151,6 @@ def test_strict_build_fails_on_sphinx_warnings(book_dir: Path, tmp_path: Path) -
 
 
 # --- the browser test ---------------------------------------------------------------------------
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
-
-
-@pytest.fixture(scope="module")
-def server(built_html: Path) -> Iterator[str]:
-    """Serve the built HTML on 127.0.0.1; yield the base URL."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "--directory", str(built_html)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}/"
-    try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(base, timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
-    if missing:
-        message = f"headless browser test needs {' and '.join(missing)} (apt-get install chromium chromium-driver)"
-        if _in_ci():
-            pytest.fail(message + "; CI is set, so this is a failure, not a skip")
-        pytest.skip(message)
-    from selenium import webdriver
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # console messages, read per page
-    for arg in [
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--no-first-run", f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
-        # Offline like a reader on a plane: every host name but 127.0.0.1 fails to resolve.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-    ]:  # fmt: skip
-        options.add_argument(arg)
-    # An explicit driver path: Selenium Manager never downloads anything.
-    driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path=str(CHROMEDRIVER)), options=options)
-    driver.set_page_load_timeout(60)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def http_status(url: str) -> int:
-    with urllib.request.urlopen(url.split("#")[0], timeout=10) as response:
-        return response.status
-
-
-def check_page(driver, url: str, base: str) -> dict:  # type: ignore[no-untyped-def]
-    """Load ``url`` (the load event waits for images) and report what the page shows."""
-    driver.get(url)
-    info = driver.execute_script(
-        """
-        const main = document.querySelector('main') || document.body;
-        return {
-          title: document.title,
-          images: [...main.querySelectorAll('img')].map(i => [i.src, i.complete, i.naturalWidth]),
-          figures: main.querySelectorAll('.cell_output img').length,
-          links: [...main.querySelectorAll('article a.reference.internal')].map(a => a.href),
-          resources: performance.getEntriesByType('resource').map(e => e.name),
-        };
-        """
-    )
-    assert info["title"].strip(), f"{url}: empty title"
-    broken = [src for src, complete, width in info["images"] if not (complete and width > 0)]
-    assert not broken, f"{url}: images that did not load: {broken}"
-    remote = [r for r in info["resources"] if not r.startswith(base)]
-    assert not remote, f"{url}: resources from the network: {remote}"
-    errors = [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE" and base in e["message"]]
-    assert not errors, f"{url}: console errors from the site: {errors}"
-    return info
 
 
 @pytest.mark.slow

@@ -1,12 +1,12 @@
 """The entropy-neuron sweep, its cache and the entropy-neuron rule."""
 
 import numpy as np
-import torch
 import pandas as pd
 import pytest
+import torch
 
 from helpers import cache, entropy
-from helpers.ablation import hooked_ablation, clean_run
+from helpers.ablation import clean_run, hooked_ablation
 from helpers.models import load_model
 
 

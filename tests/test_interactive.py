@@ -16,7 +16,7 @@ from IPython.core.formatters import format_display_data
 
 from helpers import interactive
 from helpers.runner.book import build_book
-from test_reliability import full_book  # a book folder with the repository's configuration
+from support import check_page, full_book
 
 REPO = Path(__file__).parents[1]
 RNG = np.random.default_rng(0)
@@ -135,8 +135,6 @@ def demo_book(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def built_html(demo_book: Path) -> Path:
     return build_book(demo_book, strict=True).parent  # Sphinx warnings are errors
 
-
-from test_book import browser, check_page, server  # noqa: E402,F401  (the offline browser and server)
 
 
 @pytest.mark.slow

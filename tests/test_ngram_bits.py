@@ -6,14 +6,7 @@ import pytest
 import torch
 
 from helpers import activations, cache, voita
-from helpers.models import KNOWN_MODELS, from_hf
-from test_voita import DETECT_SUPPRESS, interrupt_forward, planted_opt, reference_fired, text_rows
-
-
-@pytest.fixture(scope="module")
-def planted():
-    hf, tok = planted_opt()
-    return from_hf(hf, tok, KNOWN_MODELS["tiny-random-opt"])
+from support import DETECT_SUPPRESS, interrupt_forward, planted_opt, reference_fired, text_rows
 
 
 @pytest.mark.parametrize("width", [16, 13])

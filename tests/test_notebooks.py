@@ -16,9 +16,9 @@ import pytest
 import torch
 
 from helpers import profiles, scorecard, stats
+from helpers.models import load_model
 from helpers.runner.plan import CHAPTER_FILE, CROSS
 from helpers.runner.suite import run_suite
-from helpers.models import load_model
 from helpers.stats import Estimate
 
 REPO = Path(__file__).parents[1]

@@ -1,8 +1,8 @@
 """environment.yml (conda route) and pyproject.toml (pip route) must list the same dependencies."""
 
-import tomllib
 from pathlib import Path
 
+import tomllib
 import yaml
 
 ROOT = Path(__file__).parents[1]

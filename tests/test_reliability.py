@@ -13,10 +13,10 @@ import logging
 import os
 import re
 import shutil
-import tempfile
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -27,14 +27,14 @@ import pandas as pd
 import pytest
 
 from helpers import cache, corpus, io, models
+from helpers.__main__ import main
+from helpers.errors import BookDirError, CorpusError, ParameterError, UnknownModelError
 from helpers.runner.book import book_problems, book_timings, write_book_sources
 from helpers.runner.checks import claim_chapter
-from helpers.errors import BookDirError
 from helpers.runner.page import commit
-from helpers.runner.plan import CHAPTER_FILE, chapter_name, declared_parameters, plan_runs, Run
+from helpers.runner.plan import CHAPTER_FILE, Run, chapter_name, declared_parameters, plan_runs
 from helpers.runner.stamps import input_digest, stamped_digest
-from helpers.__main__ import main
-from helpers.errors import CorpusError, ParameterError, UnknownModelError
+from support import full_book
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "tests" / "data" / "reliability"
@@ -47,15 +47,6 @@ def book(tmp_path: Path) -> Path:
     folder = tmp_path / "book"
     folder.mkdir()
     (folder / "_config.yml").write_text("title: reliability\n")
-    return folder
-
-
-def full_book(folder: Path) -> Path:
-    """A book folder with the repository's configuration, so that jupyter-book can build it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "book" / "_config.yml", folder)
-    for sub in ("_ext", "_static"):
-        shutil.copytree(REPO / "book" / sub, folder / sub, dirs_exist_ok=True)
     return folder
 
 

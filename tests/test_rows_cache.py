@@ -70,6 +70,7 @@ def test_the_key_follows_the_documents_tokenizer_and_eos(cache_home, monkeypatch
     eos = make_rows(tok, DOCS, bos_id=0, eos_id=1, seq_len=16, seed=3)
     assert (eos == 1).sum() > (base == 1).sum()
     assert len(list((cache_home / "token-streams").glob("*.npz"))) == 5
+    assert len(calls) == 7  # every call tokenised: no key served another's entry (2 uncached, 5 cached keys)
 
 
 def test_an_unreadable_cache_file_is_rebuilt(cache_home):

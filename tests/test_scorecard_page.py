@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from helpers import scorecard as sc
-from helpers import scorecard_page as sp
+from helpers import scorecard as sc, scorecard_page as sp
 
 R, P, N, NA = sc.REPRODUCED, sc.PARTLY, sc.NOT, sc.NA
 TWIN, SHUFFLED = "null-init:model-a", "null-shuffled:model-a"

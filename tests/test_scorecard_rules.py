@@ -6,8 +6,7 @@ import math
 
 import pytest
 
-from helpers.rules import (NA, NOT, PARTLY, REPRODUCED, above, applies_if, below, beyond, between, both,
-                           interval_problem)
+from helpers.rules import NA, NOT, PARTLY, REPRODUCED, above, applies_if, below, between, beyond, both, interval_problem
 from helpers.stats import Estimate, exact
 
 

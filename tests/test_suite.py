@@ -28,12 +28,21 @@ from helpers.profiles import PROFILES  # noqa: E402
 from helpers.report import save_figure, write_key_numbers  # noqa: E402
 from helpers.runner.book import book_problems, build_book, write_book_sources  # noqa: E402
 from helpers.runner.page import execute_run  # noqa: E402
-from helpers.runner.plan import (CHAPTER_FILE, CROSS, Run, chapter_name, declared_parameters,  # noqa: E402
-                                 natural_key, page_family, parse_value, plan_runs)
+from helpers.runner.plan import (  # noqa: E402
+    CHAPTER_FILE,
+    CROSS,
+    Run,
+    chapter_name,
+    declared_parameters,
+    natural_key,
+    page_family,
+    parse_value,
+    plan_runs,
+)
 from helpers.runner.session import Session  # noqa: E402
 from helpers.runner.stamps import input_digest, stamped_digest  # noqa: E402
 from helpers.runner.suite import lanes, run_suite  # noqa: E402
-from test_reliability import full_book  # noqa: E402  (a book folder with the repository's configuration)
+from support import full_book  # noqa: E402
 
 DATA = Path(__file__).parent / "data" / "notebooks"
 

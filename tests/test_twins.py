@@ -18,13 +18,22 @@ import pytest
 import torch
 
 from helpers import models, profiles, provenance, tiny, twins
-from helpers.runner.book import _chapter_index, caveat, collect_chapters, model_note
-from helpers.runner.checks import prepare_models
-from helpers.runner.plan import CHAPTER_FILE, CROSS, DEFAULT_MODELS, chapter_name, model_identity, page_family, plan_runs, Run
-from helpers.runner.suite import lanes
 from helpers.__main__ import _parser, main
 from helpers.errors import OfflineError, ParameterError, UnknownModelError
 from helpers.models import load_model, resolve, special_tokens, weights_fingerprint
+from helpers.runner.book import _chapter_index, caveat, collect_chapters, model_note
+from helpers.runner.checks import prepare_models
+from helpers.runner.plan import (
+    CHAPTER_FILE,
+    CROSS,
+    DEFAULT_MODELS,
+    Run,
+    chapter_name,
+    model_identity,
+    page_family,
+    plan_runs,
+)
+from helpers.runner.suite import lanes
 
 DATA = Path(__file__).parent / "data" / "notebooks"
 ARCHS = list(tiny.BUILDERS)

@@ -1,6 +1,5 @@
 """Unigram distribution, frequency direction, and the engine's KL / frequency-frozen effects."""
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +7,7 @@ import pytest
 import torch
 
 from helpers import unigram
-from helpers.ablation import ablate, clean_run, hooked_ablation
+from helpers.ablation import ablate, clean_run
 from helpers.corpus import make_rows
 from helpers.errors import OfflineError, ParameterError
 from helpers.models import load_model, special_tokens
@@ -35,8 +34,6 @@ def test_kl_and_frequency_frozen_loss_match_a_hooked_rerun(setup):
         clean_logits = model(run.rows)[run.positions[:, 0], run.positions[:, 1]].double()
     np.testing.assert_allclose(result.per_token["kl"], unigram.kl_from_unigram(clean_logits, p_freq).numpy(), atol=1e-4)
     for i in range(12):
-        store = {}
-
         def set_mean(act, hook, i=i):
             act[..., i] = run.mean_acts[i]
             return act
@@ -117,8 +114,8 @@ def test_planted_frequency_neuron_ranks_first():
 def test_counts_file_is_used_and_named(tmp_path, monkeypatch):
     import hashlib
 
-    from helpers.models import KNOWN_MODELS, from_hf
     from helpers import tiny
+    from helpers.models import KNOWN_MODELS, from_hf
 
     hf, tok = tiny.build("gpt2")
     as_gpt2 = from_hf(hf, tok, KNOWN_MODELS["gpt2-small"])  # a paper model: the file wins over the authors'

@@ -11,84 +11,19 @@ import torch
 
 from helpers import activations, cache, tiny, voita
 from helpers.models import KNOWN_MODELS, from_hf, load_model
-
-# --------------------------------------------------------------------------------------------
-# The planted model
-# --------------------------------------------------------------------------------------------
-
-DEAD, DETECT_SUPPRESS, DETECT_PROMOTE, POSITIONAL = 5, 6, 7, 8  # layer-0 neurons
-DIM_A, DIM_B, DIM_POS = 29, 30, 31  # residual dimensions reserved for the plants
-P = 20  # the positional neuron fires at positions >= P
-C = 50.0  # size of a planted residual feature
-
-
-def _token(tokenizer, char: str) -> int:
-    return tokenizer.convert_tokens_to_ids(char)
-
-
-def planted_opt():
-    """Tiny OPT whose layer-0 neurons DEAD never fire, DETECT_* fire exactly on 'x' / 'q', and
-    POSITIONAL fires exactly at positions >= P. 'x''s detector writes -e_A (suppresses 'x');
-    'q''s writes +e_B (promotes 'q')."""
-    hf, tok = tiny.build("opt", seed=3)
-    x, q = _token(tok, "x"), _token(tok, "q")
-    dec = hf.model.decoder
-    layer = dec.layers[0]
-    planted = [DIM_A, DIM_B, DIM_POS]
-    with torch.no_grad():
-        emb, pos = dec.embed_tokens.weight, dec.embed_positions.weight  # OPT positions are offset by 2
-        emb[:, planted] = 0
-        pos[:, planted] = 0
-        emb[x, DIM_A] = C
-        emb[q, DIM_B] = C
-        pos[2:2 + P, DIM_POS] = -C
-        pos[2 + P:, DIM_POS] = C
-        layer.self_attn.out_proj.weight[planted] = 0  # attention leaves the planted dimensions alone
-        layer.self_attn.out_proj.bias[planted] = 0
-        for norm in (layer.final_layer_norm, dec.final_layer_norm):
-            norm.weight[planted] = 1
-            norm.bias[planted] = 0
-        fc1, fc2 = layer.fc1, layer.fc2
-        for neuron, dim in ((DEAD, None), (DETECT_SUPPRESS, DIM_A), (DETECT_PROMOTE, DIM_B), (POSITIONAL, DIM_POS)):
-            fc1.weight[neuron] = 0
-            fc1.bias[neuron] = -1.0
-            if dim is not None:
-                fc1.weight[neuron, dim] = 1.0
-        fc2.weight[:, [DETECT_SUPPRESS, DETECT_PROMOTE]] = 0
-        fc2.weight[DIM_A, DETECT_SUPPRESS] = -1.0
-        fc2.weight[DIM_B, DETECT_PROMOTE] = 1.0
-    return hf, tok
-
-
-@pytest.fixture(scope="module")
-def planted():
-    hf, tok = planted_opt()
-    return from_hf(hf, tok, KNOWN_MODELS["tiny-random-opt"])
-
-
-def text_rows(tokenizer, n_rows: int, seq_len: int, seed: int = 0) -> torch.Tensor:
-    """BOS + random lowercase letters and spaces, with BOS also inside some rows (a document break)."""
-    rng = np.random.default_rng(seed)
-    alphabet = [_token(tokenizer, c) for c in "abcdefghijklmnopqrstuvwxyz"] + [_token(tokenizer, "Ġ")]
-    rows = rng.choice(alphabet, size=(n_rows, seq_len))
-    rows[:, 0] = 0
-    rows[1, 7] = 0
-    return torch.from_numpy(rows)
-
-
-def reference_fired(hf, rows: torch.Tensor, threshold: float) -> list[np.ndarray]:
-    """Post-activations > threshold per layer, [rows, T, d_mlp], read with plain PyTorch forward
-    hooks on the Hugging Face model (fc2's input), independently of TransformerLens."""
-    seen: list[torch.Tensor] = []
-    handles = [layer.fc2.register_forward_pre_hook(lambda m, args: seen.append(args[0].detach().clone()))
-               for layer in hf.model.decoder.layers]
-    with torch.no_grad():
-        hf(rows)
-    for handle in handles:
-        handle.remove()
-    shape = (*rows.shape, -1)
-    return [(s.reshape(shape) > threshold).numpy() for s in seen]
-
+from support import (
+    DEAD,
+    DETECT_PROMOTE,
+    DETECT_SUPPRESS,
+    DIM_A,
+    POSITIONAL,
+    P,
+    interrupt_forward,
+    planted_opt,
+    reference_fired,
+    text_rows,
+    token_id,
+)
 
 # --------------------------------------------------------------------------------------------
 # Definitions on hand-made counts
@@ -248,20 +183,6 @@ def _assert_counts_equal(a, b):
         np.testing.assert_array_equal(getattr(a, name), getattr(b, name), err_msg=name)
 
 
-def interrupt_forward(monkeypatch, model, *, at_call: int) -> None:
-    """Make the model's ``at_call``-th forward pass raise KeyboardInterrupt (an interrupted pass)."""
-    calls = {"n": 0}
-    forward = type(model).forward
-
-    def flaky(self, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == at_call:
-            raise KeyboardInterrupt
-        return forward(self, *args, **kwargs)
-
-    monkeypatch.setattr(type(model), "forward", flaky)
-
-
 def test_checkpoint_is_written_and_an_interrupted_pass_resumes(planted, tmp_path, monkeypatch):
     rows = text_rows(planted.tokenizer, 8, 24, seed=2)
     whole = activations.count_activations(planted, rows, bos_id=0, progress=False)
@@ -312,7 +233,7 @@ def results(tmp_path, monkeypatch):
 
 def test_planted_neurons_are_found(planted, results, monkeypatch):
     tok = planted.tokenizer
-    x, q = _token(tok, "x"), _token(tok, "q")
+    x, q = token_id(tok, "x"), token_id(tok, "q")
     rows = text_rows(tok, 24, 64, seed=5)
     monkeypatch.setattr(voita, "stats_rows", lambda *args: rows)
     stats = voita.neuron_stats(planted, corpus="planted", n_rows=24, seq_len=64, progress=False)
@@ -360,7 +281,7 @@ def test_trigram_detector_of_a_planted_neuron(planted, results, monkeypatch):
     from collections import Counter
 
     tok = planted.tokenizer
-    x = _token(tok, "x")
+    x = token_id(tok, "x")
     rows = text_rows(tok, 16, 48, seed=6)
     monkeypatch.setattr(voita, "stats_rows", lambda *args: rows)
     stats = voita.neuron_stats(planted, corpus="planted", n_rows=16, seq_len=48, progress=False)
@@ -481,7 +402,7 @@ def test_suppression_follows_the_raw_projection_where_the_definitions_disagree()
     its raw projection onto x is −9 (negative: suppression, the paper's test), while x sits above the
     vocabulary average of the processed projection (the suite's former test said "promotes")."""
     hf, tok = planted_opt()
-    x, q = _token(tok, "x"), _token(tok, "q")
+    x, q = token_id(tok, "x"), token_id(tok, "q")
     dec = hf.model.decoder
     block = dec.layers[0]
     with torch.no_grad():

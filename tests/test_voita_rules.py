@@ -4,9 +4,9 @@ paper reports; shown texts say the size of the verdict."""
 import pytest
 
 from helpers import scorecard
-from helpers.scorecard import NA, NOT, PARTLY, REPRODUCED
-from helpers.stats import Estimate
 from helpers.rules import sized
+from helpers.scorecard import NA, NOT, REPRODUCED
+from helpers.stats import Estimate
 
 UNIT = "mean of 4 disjoint splits of 16 rows (8,192 tokens each)"
 

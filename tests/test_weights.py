@@ -6,8 +6,15 @@ import torch
 
 from helpers.errors import ParameterError
 from helpers.models import load_model
-from helpers.weights import (check_neurons, effective_w_out, logit_var, neuron_weight_table,
-                             null_space_fraction, resolve_layer, unembed_svd)
+from helpers.weights import (
+    check_neurons,
+    effective_w_out,
+    logit_var,
+    neuron_weight_table,
+    null_space_fraction,
+    resolve_layer,
+    unembed_svd,
+)
 
 
 @pytest.fixture(scope="module", params=["tiny-random-gpt2", "tiny-random-llama", "tiny-random-gemma3"])

@@ -1,4 +1,6 @@
-"""Exact mean ablation of final-layer neurons in closed form (book: Methods, "Mean ablation and its closed form", stolfo-closed-form).
+"""Exact mean ablation of final-layer neurons in closed form.
+
+Book: Methods, "Mean ablation and its closed form" (stolfo-closed-form).
 
 Mean-ablating final-layer neuron n changes only the final residual. With δ_{n,t} = ā_n − a_{n,t}:
 
@@ -494,7 +496,8 @@ def _fill_tiles(kernel: Callable, cr: torch.Tensor, cq: torch.Tensor, w_u: torch
         for n0 in range(0, n, neuron_chunk):
             n1 = min(n0 + neuron_chunk, n)
             tile = [_pad2(x[n0:n1, t0:t1], neuron_chunk, token_chunk, fill)
-                    for x, fill in ((pair["alpha"], 0.0), (pair["beta"], 0.0), (pair["inv_te"], 1.0), (pair["inv_de"], 1.0), (pair["target_te"], 0.0))]
+                    for x, fill in ((pair["alpha"], 0.0), (pair["beta"], 0.0), (pair["inv_te"], 1.0),
+                                    (pair["inv_de"], 1.0), (pair["target_te"], 0.0))]
             extra = (freq["u"], _pad2(freq["c"][n0:n1, t0:t1], neuron_chunk, token_chunk, 0.0)) if freq else ()
             res = kernel(a_t, q_t, _pad(b_all[n0:n1], neuron_chunk), b_u, *tile, y_t, *extra)
             for k, v in zip(names, res):

@@ -153,6 +153,26 @@ def vocab_of(rows: torch.Tensor, bos_id: int) -> np.ndarray:
     return ids[ids != bos_id]
 
 
+def _starting_state(model: TransformerBridge, rows: torch.Tensor, layers: Sequence[int] | None,
+                    threshold: float | None, bos_id: int, vocab: np.ndarray | None,
+                    state: ActivationCounts | None) -> ActivationCounts:
+    """The counts a pass starts from: ``state`` (checked to match the pass) or empty counts."""
+    n_layers = model.cfg.n_layers
+    layers = np.arange(n_layers) if layers is None else np.asarray(sorted(set(int(l) for l in layers)))
+    if len(layers) == 0 or layers[0] < 0 or layers[-1] >= n_layers:
+        raise ParameterError(f"layers must be within 0..{n_layers - 1}, got {layers.tolist()}")
+    threshold = default_threshold(model) if threshold is None else float(threshold)
+    vocab = vocab_of(rows, bos_id) if vocab is None else np.asarray(vocab)
+    if state is None:
+        return _empty(layers, threshold, bos_id, vocab, rows.shape[1], model.cfg.d_mlp)
+    if not (np.array_equal(state.layers, layers) and np.array_equal(state.vocab, vocab)
+            and state.threshold == threshold and state.seq_len == rows.shape[1]):
+        raise ValueError("state was counted with other layers, vocabulary, threshold or row length")
+    if state.n_rows > len(rows):
+        raise ValueError(f"state has counted {state.n_rows} rows but only {len(rows)} were given")
+    return state
+
+
 def count_activations(
     model: TransformerBridge,
     rows: torch.Tensor,
@@ -183,23 +203,12 @@ def count_activations(
     row by row as the pass goes (so a resumed pass continues them); the n-gram counts are then read
     from these bits (:func:`ngram_counts_from_bits`) instead of running the model again.
     """
-    n_layers = model.cfg.n_layers
-    layers = np.arange(n_layers) if layers is None else np.asarray(sorted(set(int(l) for l in layers)))
-    if len(layers) == 0 or layers[0] < 0 or layers[-1] >= n_layers:
-        raise ParameterError(f"layers must be within 0..{n_layers - 1}, got {layers.tolist()}")
-    threshold = default_threshold(model) if threshold is None else float(threshold)
-    vocab = vocab_of(rows, bos_id) if vocab is None else np.asarray(vocab)
+    state = _starting_state(model, rows, layers, threshold, bos_id, vocab, state)
+    layers, threshold, vocab = np.asarray(state.layers), float(state.threshold), np.asarray(state.vocab)
     n_rows, seq_len = rows.shape
     device = model.cfg.device
     d_mlp = model.cfg.d_mlp
-    if state is None:
-        state = _empty(layers, threshold, bos_id, vocab, seq_len, d_mlp)
-    elif not (np.array_equal(state.layers, layers) and np.array_equal(state.vocab, vocab)
-              and state.threshold == threshold and state.seq_len == seq_len):
-        raise ValueError("state was counted with other layers, vocabulary, threshold or row length")
     start = int(state.n_rows)
-    if start > n_rows:
-        raise ValueError(f"state has counted {start} rows but only {n_rows} were given")
 
     # Accumulators live on the model's device; the vocabulary lookup maps token id -> column.
     lookup = torch.full((model.cfg.d_vocab,), -1, dtype=torch.long, device=device)

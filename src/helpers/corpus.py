@@ -1,4 +1,6 @@
-"""Text corpora, the paper's 256-token rows, and the paper's per-token filter (book: Methods, stolfo-corpus and stolfo-token-filter).
+"""Text corpora, the paper's 256-token rows, and the paper's per-token filter.
+
+Book: Methods, stolfo-corpus and stolfo-token-filter.
 
 Corpora (``load_documents``):
 

@@ -214,7 +214,8 @@ class SweepPage(ModelPage):
     def _follow(self, kind: str) -> tuple[int, str]:
         case = paper.CASE_STUDY_NEURONS.get(self.model, {}).get(kind)
         return entropy.followed_neuron(
-            self.sweep.selection_summary if hasattr(self, "sweep") else None, kind, self.entropy_neurons if kind == "entropy" else self.frequency_neurons,
+            self.sweep.selection_summary if hasattr(self, "sweep") else None, kind,
+            self.entropy_neurons if kind == "entropy" else self.frequency_neurons,
             parameter=self.neuron, case=case[1] if case is not None and case[0] == self.layer else None,
             named=self.paper_entropy_neurons if kind == "entropy" else self.paper_frequency_neurons)
 

@@ -67,7 +67,8 @@ PARAMETERS: dict[str, Param] = {
     # Voita et al.
     "stats_rows": Param(int, "rows whose activations are counted (0: every row the corpus gives)", minimum=0),
     "stats_seq_len": Param(int, "tokens per counted row, BOS first", minimum=8),
-    "threshold": Param(float, "'active' means the FFN nonlinearity's input (a gated MLP's gate pre-activation) above this (None: 0)",
+    "threshold": Param(float, "'active' means the FFN nonlinearity's input (a gated MLP's gate pre-activation) "
+                       "above this (None: 0)",
                        minimum=0.0, allow_none=True),
     "n_examples": Param(int, "example detectors shown", minimum=1),
     "oscillation_layer": Param(int, "layer whose oscillatory neurons are shown (the paper: the second, 1)",

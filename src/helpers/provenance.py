@@ -64,7 +64,8 @@ def markdown(prov: dict[str, Any], *, wall_s: float | None = None, executed: str
     for r in prov.get("rows", []):
         parts.append(f"rows {r['rows']} × {r['seq_len']} tokens ({r['rows'] * r['seq_len']:,} tokens)")
     for t in prov.get("tables", []):
-        keys = ", ".join(f"{k} {v}" for k, v in t["key"].items() if k in ("corpus", "n_rows", "k", "seq_len", "n_seqs", "threshold"))
+        shown = ("corpus", "n_rows", "k", "seq_len", "n_seqs", "threshold")
+        keys = ", ".join(f"{k} {v}" for k, v in t["key"].items() if k in shown)
         parts.append(f"table `{t['name']}` ({keys}{'; from the cache' if t['cached'] else ''})")
     v = prov.get("versions", {})
     parts.append(", ".join(f"{k} {v[k]}" for k in ("helpers", "torch", "transformer-lens", "transformers", "python") if k in v))

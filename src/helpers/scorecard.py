@@ -36,8 +36,24 @@ from typing import Any, Mapping
 from helpers import twins
 from helpers.io import read_json
 from helpers.report import KEY_NUMBERS_FILE
-from helpers.rules import (NA, NOT, PARTLY, REPRODUCED, VERDICTS, Judge, Result, above, applies_if, below, between,
-                           beyond, both, paper_models_only, per_model, sized)
+from helpers.rules import (
+    NA,
+    NOT,
+    PARTLY,
+    REPRODUCED,
+    VERDICTS,
+    Judge,
+    Result,
+    above,
+    applies_if,
+    below,
+    between,
+    beyond,
+    both,
+    paper_models_only,
+    per_model,
+    sized,
+)
 
 STOLFO, VOITA = "Stolfo et al. 2024", "Voita et al. 2023"
 @dataclass(frozen=True)

@@ -23,8 +23,23 @@ from pathlib import Path
 from urllib.parse import quote
 
 from helpers import twins
-from helpers.scorecard import (CIRCULAR, CODE, CONTROL, MARK, NA, SHAPE, VERDICTS, Claim, Row, badge, css_class, judged,
-                               md_escape, results, totals)
+from helpers.scorecard import (
+    CIRCULAR,
+    CODE,
+    CONTROL,
+    MARK,
+    NA,
+    SHAPE,
+    VERDICTS,
+    Claim,
+    Row,
+    badge,
+    css_class,
+    judged,
+    md_escape,
+    results,
+    totals,
+)
 
 INTRO = (
     "Each checkable claim of the two papers that a page of this book measures, with a verdict per model by the "

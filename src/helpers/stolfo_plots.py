@@ -15,8 +15,17 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from helpers.plot_style import (HIGHLIGHT, LABELS, REPEAT_LINE, ZERO_LINE, estimates_with_intervals,
-                                figure_and_axes, figure_and_panels, finish, label_points)
+from helpers.plot_style import (
+    HIGHLIGHT,
+    LABELS,
+    REPEAT_LINE,
+    ZERO_LINE,
+    estimates_with_intervals,
+    figure_and_axes,
+    figure_and_panels,
+    finish,
+    label_points,
+)
 
 __all__ = [
     "prediction_change_vs_entropy", "norm_vs_logit_var", "total_vs_direct_boxes", "singular_values_and_cosines",

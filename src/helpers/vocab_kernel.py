@@ -27,8 +27,8 @@ machine with ``torch.utils.cpp_extension.load_inline`` (about 30 s) with the vec
 ATen reports for the CPU, and runs on ATen's thread pool. It is built in the suite's cache,
 ``<cache dir>/torch_extensions/<name>-<key>`` (:func:`build_directory`), keyed by everything the
 binary depends on, not in torch's one folder per machine: checkouts with different sources (or
-flags, torch versions) each keep their own build instead of rebuilding it in turn under its lock. Where it cannot be built (no compiler),
-:func:`module` returns None and the ablation uses the PyTorch kernel.
+flags, torch versions) each keep their own build instead of rebuilding it in turn under its lock. Where it
+cannot be built (no compiler), :func:`module` returns None and the ablation uses the PyTorch kernel.
 """
 
 from __future__ import annotations

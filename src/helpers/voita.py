@@ -245,9 +245,10 @@ def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", 
     threshold = default_threshold(model) if threshold is None else float(threshold)
     key = {"model": model.cfg.repro_spec.name, "weights": weights_fingerprint(model, full=True), "corpus": corpus,
            "corpus_content": corpus_fingerprint(corpus),
-           "n_rows": n_rows, "seq_len": seq_len, "seed": seed, "threshold": threshold, "active": ACTIVE_RULE, "dtype": str(model.cfg.dtype),
-           "rules": [COVERAGE, MAX_DETECTOR_TOKENS, MIN_SUPPORT, MIN_OCCURRENCES, MI_THRESHOLD, "miller-madow", LOW, HIGH, STRONG_SHARE,
-                     ON, OFF, CURVES_PER_LAYER]}
+           "n_rows": n_rows, "seq_len": seq_len, "seed": seed, "threshold": threshold, "active": ACTIVE_RULE,
+           "dtype": str(model.cfg.dtype),
+           "rules": [COVERAGE, MAX_DETECTOR_TOKENS, MIN_SUPPORT, MIN_OCCURRENCES, MI_THRESHOLD, "miller-madow", LOW, HIGH,
+                     STRONG_SHARE, ON, OFF, CURVES_PER_LAYER]}
 
     kept = fired_folder(key)  # once: the folder's name hashes the code, which may change while the pass runs
 
@@ -356,7 +357,8 @@ def ngram_detectors(model: TransformerBridge, stats: NeuronStats, *, n: int = 3,
     for those candidates alone: from the firings the statistics pass kept on disk when it could
     (no model), else with a second pass over the rows. A detector also needs MIN_SUPPORT firings on
     its covered n-grams. Returns ``neurons`` (layer, neuron, cover, n_covered, covered_share, support,
-    detector_rule: Voita's three steps alone, detector: with the support) and ``covered`` (layer, neuron, ngram, tokens, count, occurrences).
+    detector_rule: Voita's three steps alone, detector: with the support) and ``covered`` (layer, neuron,
+    ngram, tokens, count, occurrences).
     """
     info = stats.info
     key = {**{k: info[k] for k in ("model", "weights", "corpus", "corpus_content", "n_rows", "seq_len", "seed",

@@ -14,8 +14,15 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from helpers.plot_style import (BASELINE, HIGHLIGHT, LABELS, estimates_with_intervals, figure_and_axes,
-                                figure_and_panels, finish)
+from helpers.plot_style import (
+    BASELINE,
+    HIGHLIGHT,
+    LABELS,
+    estimates_with_intervals,
+    figure_and_axes,
+    figure_and_panels,
+    finish,
+)
 
 __all__ = [
     "dead_and_frequency", "cover_buckets", "detectors_per_layer", "new_tokens", "promoted_and_suppressed",
