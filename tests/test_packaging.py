@@ -1,4 +1,4 @@
-"""environment.yml (conda route) and pyproject.toml (pip route) must list the same dependencies."""
+"""Packaging: environment.yml and pyproject.toml list the same dependencies; the README stays true."""
 
 from pathlib import Path
 
@@ -27,3 +27,12 @@ def test_readme_has_the_two_commands_and_ci_calls_the_test_command():
     readme = (ROOT / "README.md").read_text()
     assert "make book" in readme and "make test" in readme
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_layout_names_every_module():
+    """The README's map of the package stays true: every module is named in its Layout section."""
+    layout = (ROOT / "README.md").read_text().split("## Layout", 1)[1]
+    package = ROOT / "src" / "helpers"
+    modules = [p.stem for p in package.rglob("*.py") if not p.name.startswith("__")]
+    missing = [m for m in modules if f"`{m}`" not in layout]
+    assert not missing, f"README's Layout does not name {missing}"
