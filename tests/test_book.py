@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shutil
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
 
 from helpers import scorecard, twins
 from helpers.errors import BookBuildError, NotebookFailed
+from helpers.report import KEY_NUMBERS_OUTPUT
 from helpers.runner.book import CAVEAT, METHODS, build_book, caveat, write_book_sources
 from helpers.runner.page import execute_run
 from helpers.runner.plan import CROSS, chapter_name, plan_runs
@@ -148,6 +151,30 @@ def test_strict_build_fails_on_sphinx_warnings(book_dir: Path, tmp_path: Path) -
     with pytest.raises(BookBuildError, match="(?s)failed.*unknown document"):
         build_book(book, strict=True)
     assert build_book(book).is_file()  # not strict: the warning is printed, the book built
+
+
+@pytest.mark.slow
+def test_verdicts_are_rendered_when_the_book_is_built_not_in_the_kernel(book_dir: Path, built_html: Path,
+                                                                        tmp_path: Path) -> None:
+    """A page's "What this model shows" comes from its key numbers and the claims at build time: the
+    executed notebook holds an include of ``<N>.verdicts.md`` under the key numbers, and a changed
+    claim changes the page with no page executed (the notebooks and stamps stay byte for byte)."""
+    page = book_dir / "runs" / "model-a" / "demo.ipynb"
+    cells = nbformat.read(page, as_version=4).cells
+    (at,) = [i for i, c in enumerate(cells) if "verdicts" in c.metadata.get("tags", [])]
+    assert cells[at].source == "```{include} demo.verdicts.md\n```"
+    assert any(o.get("metadata", {}).get(KEY_NUMBERS_OUTPUT) for o in cells[at - 1].outputs)
+    html = (built_html / "runs" / "model-a" / "demo.html").read_text()
+    assert "What this model shows" in html and "Squares |sum| to more than 0" in html
+    assert "What this model shows" not in (built_html / "runs" / "_cross" / "cross.html").read_text()  # no claim
+
+    book = Path(shutil.copytree(book_dir, tmp_path / "book", ignore=shutil.ignore_patterns("_build")))
+    pages = {p: p.read_bytes() for p in (book / "runs").rglob("*") if p.suffix in (".ipynb", ".json")}
+    reworded = [dataclasses.replace(c, quote="Squares add up.") if c.id == "D-1" else c for c in DEMO_CLAIMS]
+    write_book_sources(book, claims=reworded)
+    rebuilt = build_book(book, strict=True).parent
+    assert "Squares add up." in (rebuilt / "runs" / "model-a" / "demo.html").read_text()
+    assert {p: p.read_bytes() for p in pages} == pages
 
 
 # --- the browser test ---------------------------------------------------------------------------

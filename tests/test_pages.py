@@ -6,23 +6,23 @@ import json
 import matplotlib.pyplot as plt
 import pytest
 
-from helpers import pages, paper
+from helpers import pages, paper, stolfo_pages
 from helpers.errors import ParameterError
 from helpers.stats import Estimate
 
 
 def test_setup_checks_every_parameter_before_loading_the_model(monkeypatch, tmp_path):
-    monkeypatch.setattr(pages.models, "load_model", lambda *a, **k: pytest.fail("loaded the model"))
+    monkeypatch.setattr(stolfo_pages.models, "load_model", lambda *a, **k: pytest.fail("loaded the model"))
     params = {"model": "smollm2-135m", "results_dir": str(tmp_path), "n_rows": 8, "k": 3, "seed": -1}
     with pytest.raises(ParameterError, match="parameter seed must be an int >= 0"):
-        pages.SweepPage.setup("fig1", params)
+        stolfo_pages.SweepPage.setup("fig1", params)
     with pytest.raises(ParameterError, match="k = 9 exceeds n_rows = 8"):
-        pages.SweepPage.setup("fig1", {**params, "seed": 0, "k": 9})
+        stolfo_pages.SweepPage.setup("fig1", {**params, "seed": 0, "k": 9})
 
 
-def page_for(model: str, **found) -> pages.SweepPage:
+def page_for(model: str, **found) -> stolfo_pages.SweepPage:
     """A sweep page whose loading is replaced by the lists a sweep would have given."""
-    page = pages.SweepPage(results_dir="unused", model=model)
+    page = stolfo_pages.SweepPage(results_dir="unused", model=model)
     page.layer = 11
     page.entropy_neurons, page.frequency_neurons = found.get("entropy", []), found.get("frequency", [])
     page.paper_entropy_neurons = [n for l, n in paper.ENTROPY_NEURONS.get(model, []) if l == 11]

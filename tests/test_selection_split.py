@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import entropy, pages, scorecard, stolfo_numbers
+from helpers import entropy, scorecard, stolfo_numbers, stolfo_pages
 from helpers.errors import ParameterError
 
 EVAL_ROWS = [10, 11, 12, 13]  # selection rows: 10, 12; judgement rows: 11, 13
@@ -49,8 +49,8 @@ def hand_made_sweep(ln_by_row: dict[int, list[float]], n: int = 40) -> entropy.S
     return sweep
 
 
-def sweep_page(sweep: entropy.Sweep) -> pages.SweepPage:
-    page = pages.SweepPage(results_dir="unused", model="smollm2-135m")
+def sweep_page(sweep: entropy.Sweep) -> stolfo_pages.SweepPage:
+    page = stolfo_pages.SweepPage(results_dir="unused", model="smollm2-135m")
     page.sweep, page.summary, page.layer = sweep, sweep.summary, 1
     page.entropy_neurons, page.frequency_neurons = sweep.entropy_neurons, sweep.token_frequency_neurons
     page.paper_entropy_neurons = page.paper_frequency_neurons = []

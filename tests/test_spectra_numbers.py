@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import stolfo_numbers, unigram, weights
+from helpers import induction_numbers, stolfo_numbers, unigram, weights
 from helpers.models import load_model
 
 
@@ -94,7 +94,7 @@ def test_fig5b_reductions_are_at_a_fixed_peak_and_contain_their_points():
                 ratio = 1 - depth * (pos == 6) + rng.normal(0, 0.05)
                 rows.append({"neuron": n, "seq": seq, "pos": pos, "entropy": 2.0, "dentropy_te": 2.0 * (ratio - 1)})
     clip = pd.DataFrame(rows)
-    numbers = stolfo_numbers.fig5b(_page(), clip, [0, 1], [7, 8])
+    numbers = induction_numbers.fig5b(_page(), clip, [0, 1], [7, 8])
     followed, random = numbers["max_entropy_reduction_followed"], numbers["max_entropy_reduction_random"]
     mean_at_6 = 1 - (1 + clip[(clip.neuron == 0) & (clip.pos == 6)].dentropy_te / 2).mean()
     assert followed.value == pytest.approx(mean_at_6)  # the peak is position 6
@@ -112,7 +112,7 @@ def test_fig10_reference_is_the_strongest_random_neuron():
                 d = effect * (1 if loss < 0.6 else -1 if loss > 2.8 else 0) + rng.normal(0, 0.01)
                 rows.append({"neuron": n, "seq": seq, "pos": pos, "loss": loss, "entropy": 1.0, "dentropy_te": 0.0,
                              "dloss_te": d})
-    numbers = stolfo_numbers.fig10(_page(), pd.DataFrame(rows), [0], [5, 6])
+    numbers = induction_numbers.fig10(_page(), pd.DataFrame(rows), [0], [5, 6])
     assert numbers["dloss_low_clean"].value > 0.5 and numbers["dloss_high_clean"].value < -0.5
     assert 0.15 < numbers["dloss_low_clean_random"].value < 0.5  # neuron 6, not 5
     assert all(_contains(numbers[k]) for k in ("dloss_low_clean", "dloss_high_clean", "dloss_low_clean_random",
@@ -126,7 +126,7 @@ def test_fig11_rank_of_the_best_member():
     syn[:, 4] += 3  # neuron 4: second
     changes = SimpleNamespace(syn=syn, norms=np.ones(50), n_natural=0, nat_sums=None, nat_counts=None,
                               table=pd.DataFrame({"d_syn_weighted": syn.mean(0), "d_nat_weighted": syn.mean(0)}))
-    numbers = stolfo_numbers.fig11(_page(), changes, [4, 10])
+    numbers = induction_numbers.fig11(_page(), changes, [4, 10])
     assert numbers["entropy_best_synthetic"] == "9.4"
     assert numbers["entropy_rank_synthetic"].value == 2 and _contains(numbers["entropy_rank_synthetic"])
 
@@ -141,11 +141,11 @@ def test_fig5c_third_head_score_is_one_fixed_heads_mean():
     original = np.concatenate([np.zeros((20, half)), np.ones((20, half))], 1) + rng.normal(0, 0.01, (20, 2 * half))
     curves = {"Ind. heads 1-3": original * 0.3, "baseline 1": original}
     page = _page(half=half)
-    numbers = stolfo_numbers.fig5c(page, scores, {}, original, curves)
+    numbers = induction_numbers.fig5c(page, scores, {}, original, curves)
     third = numbers["third_induction_score"]
     assert third.value == pytest.approx(scores[:, 1, 2].mean())
     assert _contains(third) and third.low > 0.7
     assert numbers["rise_removed_three_heads"].value == pytest.approx(0.7, abs=0.02)
     flat = rng.uniform(0, 0.02, (64, 4, 3))  # no induction head: the third score near 0, its interval around it
-    est = stolfo_numbers.fig5c(page, flat, {}, original, curves)["third_induction_score"]
+    est = induction_numbers.fig5c(page, flat, {}, original, curves)["third_induction_score"]
     assert _contains(est) and est.high < 0.05

@@ -376,6 +376,34 @@ def test_editing_a_module_reruns_only_the_pages_that_import_it(tmp_path: Path, m
     assert all(again[name] != after[name] for name in runs)
 
 
+@pytest.mark.parametrize("module, reruns", [
+    ("scorecard.py", set()),  # the claims and rules: the book is rebuilt, no page executes
+    ("rules.py", set()),
+    ("scorecard_page.py", set()),
+    ("voita.py", "voita"),  # the Voita et al. pages only
+    ("induction.py", "induction"),  # the pages of the induction case study only
+])
+def test_an_edit_reexecutes_only_the_pages_that_depend_on_it(tmp_path: Path, monkeypatch, module, reruns) -> None:
+    """Narrow re-runs, on the real notebooks: a page's digest covers the modules its imports reach."""
+    from helpers import deps
+
+    package = Path(shutil.copytree(deps.PACKAGE, tmp_path / "helpers"))
+    monkeypatch.setattr(deps, "PACKAGE", package)
+    notebooks = Path(__file__).parents[1] / "notebooks"
+    runs = plan_runs(notebooks, tmp_path / "book", ["m", "n"], ["all"])
+    before = {run: input_digest(run) for run in runs}
+    with open(package / module, "a") as fh:
+        fh.write("\n# an edit\n")
+    changed = {run.name for run in runs if input_digest(run) != before[run]}
+    if reruns == "voita":
+        reruns = {run.name for run in runs if page_family(run.notebook) == "voita"}
+    elif reruns == "induction":
+        reruns = {run.name for run in runs if "InductionPage" in run.notebook.read_text()}
+        assert reruns == {"fig5a_induction_activity", "fig5b_clip_ablation", "fig5c_bos_ablation",
+                          "fig10_frequency_neurons_induction", "fig11_synthetic_vs_natural"}
+    assert changed == reruns
+
+
 def test_kernels_share_the_cores_among_the_chapters_running_at_once(monkeypatch) -> None:
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     session = Session(cores=6)
@@ -454,7 +482,8 @@ def test_one_model_s_two_families_execute_at_once(nb_dir: Path, tmp_path: Path) 
     code = ("import os, time\nfrom helpers.report import write_key_numbers\nstart = time.time()\ntime.sleep(6)\n"
             "write_key_numbers(results_dir, {'start': start, 'end': time.time(), "
             "'threads': os.environ.get('OMP_NUM_THREADS'), 'cwd': os.getcwd()}, notebook='page', model=model)")
-    for name, family in (("sweepish", "# a Stolfo page"), ("voita_x", "# a Voita page: pages.VoitaPage")):
+    voita_setup = "if False:  # a Voita page by its setup call\n    voita_pages.VoitaPage.setup('x', globals())"
+    for name, family in (("sweepish", "# a Stolfo page"), ("voita_x", voita_setup)):
         write_notebook(nb_dir / f"{name}.ipynb", 'model = "x"\nresults_dir = "."', f"{family}\n" + code)
     here = os.getcwd()
     run_suite(["tiny-random-gpt2"], ["sweepish", "voita_x"], "quick", book, nb_dir, jobs=2)

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from helpers import cache, pages, voita, voita_numbers
+from helpers import cache, voita, voita_numbers, voita_pages
 from helpers.stats import Estimate, contains, split_mean
 
 
@@ -17,7 +17,7 @@ def page(tmp_path_factory):
     root = tmp_path_factory.mktemp("voita")
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv(cache.RESULTS_ENV, str(root / "results"))
-        page = pages.VoitaPage(results_dir=str(root / "page"), model="tiny-random-opt", stats_rows=8, stats_seq_len=64)
+        page = voita_pages.VoitaPage(results_dir=str(root / "page"), model="tiny-random-opt", stats_rows=8, stats_seq_len=64)
         page.load()
         yield page
 

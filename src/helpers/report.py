@@ -18,6 +18,7 @@ from helpers.errors import ParameterError
 from helpers.io import atomic_path, write_json
 
 KEY_NUMBERS_FILE = "key_numbers.json"
+KEY_NUMBERS_OUTPUT = "helpers-key-numbers"  # metadata of the output showing them: the verdicts go under it
 FIGURE_DPI = 120
 
 

@@ -507,9 +507,11 @@ def md_escape(text: str) -> str:
     return "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
 
 
-def page_verdicts(notebook: str, numbers: dict[str, Any], models: str | list[str] = "") -> str:
-    """Markdown for a page: what each model shows for each claim the page measures."""
-    mine = [c for c in CLAIMS if c.page == notebook]
+def page_verdicts(notebook: str, numbers: dict[str, Any], models: str | list[str] = "",
+                  claims: list[Claim] | None = None) -> str:
+    """Markdown for a page: what each model shows for each claim (``claims``, default the papers')
+    the page measures."""
+    mine = [c for c in (CLAIMS if claims is None else claims) if c.page == notebook]
     if not mine:
         return ""
     models = [models] if isinstance(models, str) else list(models)

@@ -24,8 +24,9 @@ import yaml
 from helpers import scorecard, scorecard_page, twins
 from helpers.errors import BookBuildError, BookIncomplete, NotebookError, SuiteError
 from helpers.io import atomic_path, read_json
+from helpers.report import KEY_NUMBERS_FILE
 from helpers.runner.checks import check_book_config
-from helpers.runner.page import ANSI, use_this_python
+from helpers.runner.page import ANSI, use_this_python, verdicts_file
 from helpers.runner.plan import CHAPTER_FILE, CROSS, declared_parameters, find_notebooks, natural_key
 from helpers.runner.session import Session, signals_deferred
 from helpers.runner.stamps import page_problem
@@ -158,16 +159,18 @@ def caveat(models: Iterable[str]) -> str:
 
 def write_book_sources(book_dir: Path, claims: list[scorecard.Claim] | None = None) -> Path:
     """Write (atomically) ``intro.md``, ``scorecard.md`` (``claims``, default the papers'), one
-    ``index.md`` per chapter and ``_toc.yml``; return the toc."""
+    ``index.md`` per chapter, each page's verdicts (:func:`page_verdicts`) and ``_toc.yml``; return the toc."""
     chapters = collect_chapters(book_dir)
     if not chapters:
         raise BookBuildError(
             f"no executed notebooks under {(book_dir / 'runs').resolve()}; "
             "run `python -m helpers run` first"
         )
+    claims = scorecard.CLAIMS if claims is None else claims
     for chapter in chapters:
         _write_text(chapter.directory / "index.md", _chapter_index(chapter))
-    claims = scorecard.CLAIMS if claims is None else claims
+        for page in chapter.pages:
+            _write_text(verdicts_file(page.path), page_verdicts(page, claims))
     models = {ch.title: ch.directory for ch in chapters if ch.directory.name != CROSS}
     cross = book_dir / "runs" / CROSS
     _write_text(book_dir / "scorecard.md", scorecard_page.markdown(models, claims, book_dir, cross))
@@ -192,6 +195,15 @@ def write_book_sources(book_dir: Path, claims: list[scorecard.Claim] | None = No
     toc = {"format": "jb-book", "root": "intro",
            "parts": [summary, *([methods] if methods["chapters"] else []), *[p for p in parts if p["chapters"]]]}
     return _write_text(book_dir / "_toc.yml", yaml.safe_dump(toc, sort_keys=False))
+
+
+def page_verdicts(page: BookPage, claims: list[scorecard.Claim]) -> str:
+    """Markdown: what the page's key numbers say of each claim it measures, for its model (or, on a
+    cross-model page, each of its models); empty for a page that measures no claim."""
+    numbers = read_json(page.path.with_name(f"{page.path.stem}_files") / KEY_NUMBERS_FILE)
+    numbers = numbers.get("numbers", {}) if isinstance(numbers, dict) else {}
+    models = page.stamp.get("model") or page.stamp.get("parameters", {}).get("models", [])
+    return scorecard.page_verdicts(page.path.stem, numbers, models, claims=claims) + "\n"
 
 
 def _doc(book_dir: Path, path: Path) -> str:

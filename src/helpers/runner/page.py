@@ -24,7 +24,7 @@ import nbformat
 from helpers import errors, provenance
 from helpers.errors import NotebookFailed
 from helpers.io import read_json, write_json
-from helpers.report import KEY_NUMBERS_FILE
+from helpers.report import KEY_NUMBERS_FILE, KEY_NUMBERS_OUTPUT
 from helpers.runner.checks import claim_chapter
 from helpers.runner.plan import Run
 from helpers.runner.session import Session, signals_deferred
@@ -105,9 +105,18 @@ def execute_into(run: Run, staging: Path, session: Session) -> None:
     finish_notebook(run, notebook, staging)
 
 
+def verdicts_file(output: Path) -> Path:
+    """``<N>.verdicts.md`` beside the page ``<N>.ipynb``: what the page's numbers say of the papers'
+    claims, written when the book is built (:func:`helpers.runner.book.write_book_sources`)."""
+    return output.with_name(f"{output.stem}.verdicts.md")
+
+
 def finish_notebook(run: Run, notebook: Path, staging: Path) -> None:
     """Post-process the executed notebook: staging paths -> final paths, papermill's injected
-    parameters tagged ``remove-cell`` (not shown in the book), a provenance paragraph under the title."""
+    parameters tagged ``remove-cell`` (not shown in the book), a provenance paragraph under the title,
+    and under the key numbers' output, a cell that includes the page's verdicts (:func:`verdicts_file`):
+    they are rendered from the key numbers when the book is built, so that a change of a claim or
+    a rule rebuilds the book without executing any page."""
     key_numbers = staging / f"{run.name}_files" / KEY_NUMBERS_FILE
     numbers = read_json(key_numbers) if key_numbers.exists() else {}
     if not isinstance(numbers, dict):
@@ -132,6 +141,14 @@ def finish_notebook(run: Run, notebook: Path, staging: Path) -> None:
         cell.pop("id", None)
     first_is_title = bool(nb.cells) and nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("#")
     nb.cells.insert(1 if first_is_title else 0, cell)
+    reported = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                and any(out.get("metadata", {}).get(KEY_NUMBERS_OUTPUT) for out in c.get("outputs", []))]
+    if reported:
+        include = nbformat.v4.new_markdown_cell(f"```{{include}} {verdicts_file(run.output).name}\n```")
+        include.metadata["tags"] = ["verdicts"]
+        if nb.nbformat_minor < 5:
+            include.pop("id", None)
+        nb.cells.insert(reported[0] + 1, include)
     nbformat.write(nb, notebook)
 
 
