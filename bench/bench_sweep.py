@@ -28,6 +28,7 @@ def main() -> None:
     parser.add_argument("--model", default="smollm2-135m")
     parser.add_argument("--k", type=int, default=4, help="evaluated rows")
     parser.add_argument("--n-rows", type=int, default=64, help="rows whose tokens give the activation means")
+    parser.add_argument("--tokens-per-row", type=int, default=0, help="evaluated tokens per row (0: all)")
     parser.add_argument("--out", type=Path, default=None, help="append the results as a JSON line here")
     args = parser.parse_args()
 
@@ -36,7 +37,7 @@ def main() -> None:
     model = load_model(args.model, device="cpu")
     t_load = time.perf_counter() - start
     start = time.perf_counter()
-    sweep = entropy.run_sweep(model, n_rows=args.n_rows, k=args.k, progress=False)
+    sweep = entropy.run_sweep(model, n_rows=args.n_rows, k=args.k, tokens_per_row=args.tokens_per_row, progress=False)
     t_sweep = time.perf_counter() - start
     elements = model.cfg.d_mlp * sweep.info["n_tokens"] * model.cfg.d_vocab
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20

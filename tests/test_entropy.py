@@ -82,7 +82,7 @@ def test_token_frequency_rule_on_a_hand_made_layer():
 
 def test_sweep_matches_a_hooked_rerun_and_is_cached(results):
     model = load_model("tiny-random-llama")
-    sweep = entropy.run_sweep(model, n_rows=6, k=2, seed=1, progress=False)
+    sweep = entropy.run_sweep(model, n_rows=6, k=2, tokens_per_row=0, seed=1, progress=False)
     assert len(sweep.summary) == model.cfg.d_mlp
     assert sweep.info["eval_rows"] == sorted(np.random.default_rng(1).choice(6, 2, replace=False).tolist())
     # The per-token numbers of one kept neuron equal a hooked re-run on the same rows.
@@ -95,7 +95,7 @@ def test_sweep_matches_a_hooked_rerun_and_is_cached(results):
     candidates = set(sweep.tokens.neuron) - set(sweep.random_neurons)
     assert set(sweep.summary.nlargest(entropy.N_TOP, "rho").neuron) <= candidates
     assert len(sweep.random_neurons) == min(entropy.N_RANDOM, model.cfg.d_mlp - len(candidates))
-    again = entropy.run_sweep(model, n_rows=6, k=2, seed=1, progress=False)
+    again = entropy.run_sweep(model, n_rows=6, k=2, tokens_per_row=0, seed=1, progress=False)
     pd.testing.assert_frame_equal(again.summary, sweep.summary)
     assert len(list(results.iterdir())) == 1
 
@@ -103,9 +103,9 @@ def test_sweep_matches_a_hooked_rerun_and_is_cached(results):
 def test_k_larger_than_rows_is_an_error():
     model = load_model("tiny-random-gpt2")
     with pytest.raises(ValueError, match="k .evaluated rows. must be between 2 and n_rows=3"):
-        entropy.run_sweep(model, n_rows=3, k=5, cache=False)
+        entropy.run_sweep(model, n_rows=3, k=5, tokens_per_row=0, cache=False)
     with pytest.raises(ValueError, match="disjoint halves"):  # one row cannot be split for selection and judgement
-        entropy.run_sweep(model, n_rows=3, k=1, cache=False)
+        entropy.run_sweep(model, n_rows=3, k=1, tokens_per_row=0, cache=False)
 
 
 def test_cache_key_follows_the_computing_code(monkeypatch):
@@ -147,7 +147,7 @@ def planted_llama():
 
 def test_rules_select_exactly_the_planted_neurons(results):
     model = planted_llama()
-    sweep = entropy.run_sweep(model, n_rows=6, k=3, seed=0, progress=False)
+    sweep = entropy.run_sweep(model, n_rows=6, k=3, tokens_per_row=0, seed=0, progress=False)
     s = sweep.summary.set_index("neuron")
     assert s.rho[5] > 0.99 and s.ln_fraction[5] > 0.9  # the planted neuron is what it should be
     assert entropy.entropy_neurons(sweep.summary) == [5]

@@ -186,10 +186,9 @@ class Sweep:
         return list(self.info["random_neurons"])
 
 
-def run_sweep(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_rows: int = 64, k: int = 4,
+def run_sweep(model: TransformerBridge, *, n_rows: int, k: int, tokens_per_row: int, corpus: str = "wikipedia-sample",
               seed: int = 42, seq_len: int = 256, batch_size: int = 8, null_space_k: int | None = None,
-              tokens_per_row: int = 0, counts_file: str | None = None, cache: bool = True,
-              progress: bool = True) -> Sweep:
+              counts_file: str | None = None, cache: bool = True, progress: bool = True) -> Sweep:
     """Mean-ablate every final-layer neuron on the filtered tokens of ``k`` of ``n_rows`` corpus rows.
 
     Means ā are over all tokens of the ``n_rows`` rows (BOS included), as the authors did; the k

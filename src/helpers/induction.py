@@ -26,7 +26,7 @@ from helpers.models import special_tokens, weights_fingerprint
 from helpers.weights import check_neurons, effective_w_out, post_norm_gain
 
 
-def repeated_sequences(rows: torch.Tensor, *, n: int = 99, n_seqs: int = 1000, seed: int = 42) -> torch.Tensor:
+def repeated_sequences(rows: torch.Tensor, *, n: int, n_seqs: int, seed: int = 42) -> torch.Tensor:
     """[n_seqs, 2n + 1]: for ``n_seqs`` rows drawn with ``seed``, BOS + row[1 : n + 1] + row[1 : n + 1]."""
     if not 1 <= n < rows.shape[1]:
         raise ParameterError(f"n must be between 1 and {rows.shape[1] - 1} (the rows' length - 1), got {n}")
@@ -194,7 +194,7 @@ def induction_scores_from_patterns(patterns: torch.Tensor, seq_len: int) -> torc
     return diagonal.mean(dim=(0, -1))
 
 
-def induction_head_scores(model: TransformerBridge, *, n_seqs: int = 64, seq_len: int = 100, seed: int = 42,
+def induction_head_scores(model: TransformerBridge, *, n_seqs: int, seq_len: int = 100, seed: int = 42,
                           batch_size: int = 16, per_sequence: bool = False) -> pd.DataFrame | np.ndarray:
     """Induction score of every attention head on BOS + r + r, r uniform random tokens (the authors'
     ``induction_attn_detector``), sorted best first; the paper calls heads with score > 0.7

@@ -4,7 +4,7 @@ Tokens of one row, or positions of one sequence, are not independent; rows, sequ
 documents are. So every interval here resamples *units* with replacement (the percentile
 bootstrap, ``n_boot`` replicates, seeded) and recomputes the statistic from the resampled units:
 for the entropy sweep the units are the evaluated corpus rows, for the induction study the repeated
-sequences, for Voita's counts the corpus rows. With few units (the quick profile evaluates 4 rows)
+sequences, for Voita's counts the corpus rows. With few units (the quick profile evaluates 8 rows: helpers.profiles)
 the intervals are wide, and the verdicts say so (book: Methods, "Intervals and verdicts").
 """
 

@@ -226,10 +226,9 @@ class NeuronStats:
         return pd.DataFrame(rows)
 
 
-def neuron_stats(model: TransformerBridge, *, corpus: str = "wikipedia-sample", n_rows: int = 64,
-                 seq_len: int = 512, seed: int = 42, threshold: float | None = None, batch_size: int = 8,
-                 max_memory_gb: float = 4.0, max_fired_gb: float = 2.0, cache: bool = True,
-                 progress: bool = True) -> NeuronStats:
+def neuron_stats(model: TransformerBridge, *, n_rows: int, seq_len: int, corpus: str = "wikipedia-sample",
+                 seed: int = 42, threshold: float | None = None, batch_size: int = 8, max_memory_gb: float = 4.0,
+                 max_fired_gb: float = 2.0, cache: bool = True, progress: bool = True) -> NeuronStats:
     """Count when every FFN neuron fires over ``n_rows`` corpus rows of ``seq_len`` tokens (0: all
     rows the corpus gives) and apply Voita et al.'s definitions.
 
