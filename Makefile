@@ -10,7 +10,7 @@ MODELS ?= smollm2-135m gemma-3-270m
 CONTROLS ?= default
 PROFILE ?= quick
 NOTEBOOKS ?= all
-# pages executing at once: one per model, or with one model one Stolfo et al. and one Voita et al. page
+# pages executing at once: lanes of a chapter's Stolfo et al. or Voita et al. pages, the next one taken by a free worker
 JOBS ?= 2
 # DEVICE=cuda sets the device parameter of every page (a CPU machine fails at once, naming the fix)
 DEVICE ?=

@@ -238,11 +238,12 @@ def test_lanes_run_chapters_together_and_the_cross_pages_last(tmp_path: Path) ->
     write_notebook(tmp_path / "b.ipynb", "model = 'x'", "page = pages.VoitaPage.setup('b', globals())")
     runs = [Run(tmp_path / f"{n}.ipynb", m, Path(f"/b/{m}/{n}.ipynb"), {}) for n in ("a", "b")
             for m in ("m1", "m2", "m3", None)]
-    assert lanes(runs, 1) == [[runs]]
-    names = [[[(r.model, r.name) for r in lane] for lane in group] for group in lanes(runs, 2)]
-    assert names == [[[("m1", "a"), ("m1", "b")], [("m2", "a"), ("m2", "b")]],
-                     [[("m3", "a")], [("m3", "b")]],  # alone in its group: its two page families at once
-                     [[(None, "a"), (None, "b")]]]
+    chapters, cross = [r for r in runs if r.model], [r for r in runs if r.model is None]
+    assert lanes(runs, 1) == ([chapters], cross)
+    queue, after = lanes(runs, 2)
+    assert [[(r.model, r.name) for r in lane] for lane in queue] == [
+        [("m1", "a")], [("m1", "b")], [("m2", "a")], [("m2", "b")], [("m3", "a")], [("m3", "b")]]  # a lane per family
+    assert [(r.model, r.name) for r in after] == [(None, "a"), (None, "b")]
 
 
 def test_a_page_s_family_is_its_setup_call_not_a_word_in_its_text(tmp_path: Path) -> None:
@@ -257,13 +258,14 @@ def test_a_page_s_family_is_its_setup_call_not_a_word_in_its_text(tmp_path: Path
 def test_one_model_runs_its_two_page_families_at_once(tmp_path: Path) -> None:
     notebooks = Path(__file__).parents[1] / "notebooks"
     runs = plan_runs(notebooks, tmp_path / "book", ["smollm2-135m"], ["all"])
-    (group,) = lanes(runs, 2)
-    assert [{page_family(r.notebook) for r in lane} for lane in group] == [{"stolfo"}, {"voita"}]
+    group, cross = lanes(runs, 2)
+    assert [{page_family(r.notebook) for r in lane} for lane in group] == [{"stolfo"}, {"voita"}] and not cross
     assert sorted(r.name for lane in group for r in lane) == sorted(r.name for r in runs)
     assert [r.name for r in group[1]] == [r.name for r in runs if r.name.startswith("voita_")]  # plan order kept
-    assert lanes(runs, 1) == [[runs]]
+    assert lanes(runs, 1) == ([runs], [])
     both = plan_runs(notebooks, tmp_path / "book", ["smollm2-135m", "gemma-3-270m"], ["all"])
-    assert [len(group) for group in lanes(both, 2)] == [2, 1]  # a lane per chapter, then the cross pages
+    queue, cross = lanes(both, 2)
+    assert [lane[0].model for lane in queue] == ["smollm2-135m"] * 2 + ["gemma-3-270m"] * 2 and len(cross) == 3
 
 
 def test_a_runner_s_lanes_share_the_chapter_lock_another_process_waits(tmp_path: Path) -> None:
@@ -318,6 +320,29 @@ def test_lanes_parse_no_python_source(nb_dir: Path, tmp_path: Path, monkeypatch)
     monkeypatch.setattr(ast, "parse", real_parse)
     for run in plan_runs(nb_dir, book, models, ["demo"], "quick"):  # the stamps hold the true digests
         assert stamped_digest(run) == input_digest(run)
+
+
+def test_a_free_worker_takes_the_next_lane_at_once(nb_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """Three chapters, two workers: the third chapter starts as soon as the first one ends, while the
+    second is still running (a runner of fixed groups once left a core idle until both had ended)."""
+    book = full_book(tmp_path / "book")
+    slow_running, third_started = threading.Event(), threading.Event()
+
+    def execute_into(run: Run, staging: Path, session: Session) -> None:  # no kernel: the runner's order only
+        if run.model == "tiny-random-llama":  # the second chapter: runs until the third has started
+            slow_running.set()
+            assert third_started.wait(30), "the third chapter waited for the second"
+        elif run.model == "tiny-random-opt":
+            assert slow_running.is_set()
+            third_started.set()
+        shutil.copy(run.notebook, staging / f"{run.name}.ipynb")
+        (staging / f"{run.name}_files").mkdir()
+
+    monkeypatch.setattr("helpers.runner.page.execute_into", execute_into)
+    monkeypatch.setattr("helpers.runner.suite.write_book_sources", lambda book_dir: None)
+    monkeypatch.setattr("helpers.runner.suite.build_book", lambda book_dir, **kw: book_dir / "index.html")
+    run_suite(["tiny-random-gpt2", "tiny-random-llama", "tiny-random-opt"], ["demo"], "quick", book, nb_dir, jobs=2)
+    assert third_started.is_set()
 
 
 def test_page_families_share_no_cached_pass() -> None:

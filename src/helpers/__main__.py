@@ -51,8 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--notebook-dir", type=Path, default=Path("notebooks"))
     run.add_argument("--force", action="store_true", help="rerun even if the inputs are unchanged")
     run.add_argument("--jobs", type=_positive, default=2, metavar="N",
-                     help="pages that execute at once (default 2: one page per model at a time; with one model, "
-                     "one Stolfo et al. and one Voita et al. page)")
+                     help="pages that execute at once (default 2); each chapter's Stolfo et al. and Voita et al. "
+                     "pages are two lanes, and a free worker takes the next lane")
     run.add_argument("--strict", action="store_true", help="fail the book build on Sphinx warnings")
 
     book = sub.add_parser("book", help="rebuild the book from the runs already executed",

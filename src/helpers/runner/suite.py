@@ -70,8 +70,9 @@ def run_suite(
         with tqdm(total=len(runs), desc="pages", unit="page", dynamic_ncols=True, disable=None) as bar:
             prepare_models(list(dict.fromkeys(m for run in todo for m in run.models)), bar)
             progress = _Progress(session, bar, len(runs), digests, force)
-            for group in lanes(runs, jobs):
-                progress.run_group(group)
+            chapter_lanes, cross = lanes(runs, jobs)
+            progress.run_lanes(chapter_lanes, jobs)
+            progress.run_lanes([cross] if cross else [], 1)  # they read every chapter's tables
         print(timing_report([(run.output, page_problem(run.output)[0]) for run in runs],
                             {run.output for run in progress.executed}))
         if failures := progress.failures:
@@ -102,14 +103,32 @@ class _Progress:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
 
-    def run_group(self, group: list[list[Run]]) -> None:
-        """The lanes of ``group`` at once (one lane: in this thread, with a ticker on the bar)."""
-        self.session.set_lanes(len(group))
-        if len(group) == 1:  # one lane (or the cross-model pages, which need every model's tables)
-            self._lane(group[0], alone=True)
+    def run_lanes(self, queue: list[list[Run]], workers: int) -> None:
+        """Execute the lanes of ``queue`` with up to ``workers`` at once: each worker takes the next lane
+        as soon as it is free, so no core waits for the slowest chapter of a group. One worker: in
+        this thread, with a ticker on the bar."""
+        workers = min(workers, len(queue))
+        if workers <= 1:
+            for lane in queue:
+                self.session.set_lanes(1)
+                self._lane(lane, alone=True)
             return
-        with concurrent.futures.ThreadPoolExecutor(len(group)) as pool:
-            futures = [pool.submit(self._lane, lane) for lane in group]
+        todo = list(queue)
+        self.session.set_lanes(workers)
+
+        def worker() -> None:
+            try:
+                while not self._stop.is_set():
+                    with self._lock:
+                        if not todo:
+                            return
+                        lane = todo.pop(0)
+                    self._lane(lane)
+            finally:  # the workers still running get this one's cores for their next pages
+                self.session.lane_done()
+
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            futures = [pool.submit(worker) for _ in range(workers)]
             try:
                 concurrent.futures.wait(futures)
             except BaseException:  # Ctrl-C / SIGTERM in the main thread: the handler killed the kernels
@@ -120,13 +139,10 @@ class _Progress:
                 future.result()
 
     def _lane(self, lane: list[Run], alone: bool = False) -> None:
-        try:
-            for run in lane:
-                if self._stop.is_set():
-                    return
-                self._page(run, alone)
-        finally:  # the lanes still running get this one's cores for their next pages
-            self.session.lane_done()
+        for run in lane:
+            if self._stop.is_set():
+                return
+            self._page(run, alone)
 
     def _page(self, run: Run, alone: bool) -> None:
         where = f"{run.name} · {run.model or 'all models'}"
@@ -155,22 +171,20 @@ class _Progress:
             tqdm.write(f"[{next(self._done)}/{self.total}] {status} {where}{took}")
 
 
-def lanes(runs: list[Run], jobs: int) -> list[list[list[Run]]]:
-    """The order of execution: groups run one after the other; the lanes of a group at once.
-    One lane per model chapter (in plan order) in groups of at most ``jobs``, then the cross-model runs.
-    When a group's chapters leave cores idle (one model, or the third of three, with ``jobs`` = 2),
-    each of its chapters runs as one lane per page family (:func:`~helpers.runner.plan.page_family`):
-    a page's single-threaded work (kernel start, imports, model load, tables) then overlaps the other
-    family's, which saves minutes on a 2-core machine."""
+def lanes(runs: list[Run], jobs: int) -> tuple[list[list[Run]], list[Run]]:
+    """(the lanes, in the order the workers take them; the cross-model runs, which follow every lane).
+
+    A lane is a sequence of pages that run one after the other. With ``jobs`` = 1 every chapter's
+    pages are one lane, in plan order. Otherwise each chapter (in plan order) gives one lane per page
+    family (:func:`~helpers.runner.plan.page_family`): families share no cached pass, so any two lanes
+    can run at once, and a page's single-threaded work (kernel start, imports, model load) overlaps
+    another lane's; a free worker takes the next lane at once (:meth:`_Progress.run_lanes`)."""
+    cross = [r for r in runs if r.model is None]
+    chapters = [r for r in runs if r.model is not None]
     if jobs <= 1:
-        return [[list(runs)]]
-    per_model = {model: [r for r in runs if r.model == model] for model in dict.fromkeys(r.model for r in runs)}
-    cross = per_model.pop(None, [])
-    chapters = list(per_model.values())
-    groups = [chapters[i:i + jobs] for i in range(0, len(chapters), jobs)]
-    groups = [[lane for chapter in group for lane in _by_family(chapter)] if 2 * len(group) <= jobs else group
-              for group in groups]
-    return groups + ([[cross]] if cross else [])
+        return ([chapters] if chapters else []), cross
+    per_model = {model: [r for r in chapters if r.model == model] for model in dict.fromkeys(r.model for r in chapters)}
+    return [lane for chapter in per_model.values() for lane in _by_family(chapter)], cross
 
 
 def _by_family(chapter: list[Run]) -> list[list[Run]]:
