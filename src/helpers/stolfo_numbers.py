@@ -9,13 +9,13 @@ measurement); statistics of the weights alone are exact (book: Methods, "Interva
 from __future__ import annotations
 
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from helpers import entropy, weights
-from helpers.stats import Estimate, bootstrap, bootstrap_units, exact, robust_z, widened
+from helpers.stats import Estimate, bootstrap, bootstrap_units, exact, median_at, robust_z, widened
 
 N_TOP = 10  # "the highest-ρ neurons" of Fig 2e/2f
 STRONG_COS = 0.5  # |cos(W_Uᵀ w_out, u_freq)| above which a neuron's logit effect "follows log frequency" (S-05)
@@ -173,8 +173,7 @@ def fig2a(page) -> dict[str, Any]:
         out[key] = dict(zip(labels, mine.round(3).tolist()))
         out[f"random_{key}"] = exact(float(np.median(z[random])))
         if len(mine):
-            out[f"entropy_{key}"] = bootstrap(lambda idx, m=mine: float(np.median(m[idx])), len(mine),
-                                              unit="entropy neurons", seed=page.seed)
+            out[f"entropy_{key}"] = bootstrap(median_at(mine), len(mine), unit="entropy neurons", seed=page.seed)
     return out
 
 
@@ -337,7 +336,7 @@ def random_active_reference(page, column: str) -> Estimate | None:
             means[n] = abs(float(active[column].mean()))
     if not means:
         return None
-    return _mean(page, active_tokens(page, max(means, key=means.get)), column)
+    return _mean(page, active_tokens(page, max(means, key=means.__getitem__)), column)
 
 
 def _mean_of(column: str) -> Callable[[dict[str, np.ndarray]], float]:
@@ -505,7 +504,7 @@ def fig5b(page, clip: pd.DataFrame, neurons: list[int], random: list[int]) -> di
                                "max_entropy_reduction": {page.label(n): float(1 - ratios[n].mean(0).min())
                                                          for n in ratios},
                                "random_neurons": [page.label(n) for n in random]}
-    if random:
+    if strongest_random is not None:  # random is not empty
         numbers["max_entropy_reduction_random"] = bootstrap(reduction(strongest_random), seqs, unit="sequences",
                                                             seed=page.seed)
     others = [n for n in neurons[1:]]
@@ -558,7 +557,7 @@ def fig5c(page, scores: np.ndarray, components: dict[str, list], original: np.nd
     return numbers
 
 
-def fig10(page, clip: pd.DataFrame, neurons: list[int], random: list[int] = ()) -> dict[str, Any]:
+def fig10(page, clip: pd.DataFrame, neurons: list[int], random: Sequence[int] = ()) -> dict[str, Any]:
     """Fig 10c: the mean ΔLoss of the followed token-frequency neuron's clip mean-ablation on the
     tokens in the lowest and the highest quarter of clean loss, and the same for the page's random
     neuron with the largest |mean| (the reference: ablating any neuron raises a low loss and lowers a
