@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Sequence
 
 from helpers.errors import BookIncomplete, Interrupted, NotebookFailed, SuiteError
@@ -82,6 +83,7 @@ def _positive(text: str) -> int:
 
 
 def _list_models() -> None:
+    models: ModuleType | None
     try:
         import helpers.models as models
     except ModuleNotFoundError as exc:

@@ -203,6 +203,7 @@ def _vocab_stats(a: torch.Tensor, q: torch.Tensor, b: torch.Tensor, bias: torch.
             others = torch.arange(z.shape[-1], device=z.device) != target_id[:, None]
             out += [z.argmax(-1), ((z > target_te[..., None]) & others).sum(-1)]
             if u_freq is not None:
+                assert c_freq is not None, "u_freq comes with c_freq"
                 z_freq = z + c_freq[..., None] * u_freq
                 out.append(torch.logsumexp(z_freq, dim=-1))
     return tuple(out)  # lse_te, entropy_te, argmax_te, n_above_te, [lse_freq,] lse_de, entropy_de
@@ -344,6 +345,7 @@ def ablate(model: TransformerBridge, run: CleanRun, neurons: Sequence[int] | Non
         beta = delta
         norm_sq = cr.pow(2).sum(-1) + 2 * beta * cr_ce + beta.pow(2) * ce_sq[:, None]
     else:  # sandwich: r′ = r + α q + β e with q = g ⊙ m
+        assert run.mlp_out is not None  # clean_run keeps it for a sandwich norm
         m = run.mlp_out.to(**f32)
         cq = c(m * gain.to(**f32))
         rho = (m.pow(2).sum(-1) / d + eps).sqrt()  # [M]

@@ -20,7 +20,7 @@ import time
 import zipfile
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -98,7 +98,9 @@ class ActivationCounts:
         """Write all arrays to one ``.npz``, atomically."""
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, **{f.name: np.asarray(getattr(self, f.name)) for f in fields(self)})
+                # dict[str, Any]: with ndarray values mypy objects that a key could be savez's allow_pickle (a bool)
+                arrays: dict[str, Any] = {f.name: np.asarray(getattr(self, f.name)) for f in fields(self)}
+                np.savez(fh, **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "ActivationCounts":
@@ -153,7 +155,7 @@ def vocab_of(rows: torch.Tensor, bos_id: int) -> np.ndarray:
     return ids[ids != bos_id]
 
 
-def _starting_state(model: TransformerBridge, rows: torch.Tensor, layers: Sequence[int] | None,
+def _starting_state(model: TransformerBridge, rows: torch.Tensor, layers: Sequence[int] | np.ndarray | None,
                     threshold: float | None, bos_id: int, vocab: np.ndarray | None,
                     state: ActivationCounts | None) -> ActivationCounts:
     """The counts a pass starts from: ``state`` (checked to match the pass) or empty counts."""
@@ -177,7 +179,7 @@ def count_activations(
     model: TransformerBridge,
     rows: torch.Tensor,
     *,
-    layers: Sequence[int] | None = None,
+    layers: Sequence[int] | np.ndarray | None = None,
     threshold: float | None = None,
     bos_id: int,
     vocab: np.ndarray | None = None,
@@ -262,6 +264,7 @@ def count_activations(
     if bits is not None:
         for b in bits:
             b.flush()
+        assert fired_dir is not None  # bits are kept only in a fired_dir
         for layer in layers:
             (Path(fired_dir) / f"layer-{layer}.complete").touch()
     return _snapshot(state, acc, done)

@@ -82,7 +82,10 @@ def _read(folder: Path) -> dict[str, pd.DataFrame] | None:
     """The tables in ``folder`` if its files match their recorded sha256; else the folder is
     removed (one warning line) and ``None`` returned."""
     key = read_json(folder / "key.json")
-    problem = "key.json is missing or unreadable" if not isinstance(key, dict) else manifest_problem(folder, key.get("files"))
+    if not isinstance(key, dict):
+        discard(folder, "key.json is missing or unreadable", "cached table")
+        return None
+    problem = manifest_problem(folder, key.get("files"))
     if problem is None:
         try:
             tables = {Path(f).stem: pd.read_parquet(folder / f) for f in sorted(key["files"])}

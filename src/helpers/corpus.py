@@ -300,7 +300,7 @@ def _wikipedia_sample() -> list[str]:
     if cached.exists():
         payload = read_json(cached)
         docs = payload.get("documents") if isinstance(payload, dict) else None
-        if not isinstance(docs, list):
+        if not isinstance(payload, dict) or not isinstance(docs, list):
             problem = "unreadable"
         elif "documents_sha256" not in payload:
             problem = "no checksum: made by an older version"

@@ -45,14 +45,16 @@ def imported_modules(source: str) -> set[str]:
 def closure(modules: Iterable[str]) -> list[Path]:
     """The files of ``modules`` and of every helpers module they import, transitively (sorted);
     the package's ``__init__`` (its version) always included."""
-    todo, seen = list(modules) + ["helpers"], set()
+    todo = list(modules) + ["helpers"]
+    seen: dict[str, Path] = {}  # module name -> its file
     while todo:
         name = todo.pop()
-        if name in seen or _module_file(name) is None:
+        path = _module_file(name)
+        if name in seen or path is None:
             continue
-        seen.add(name)
-        todo += imported_modules(_module_file(name).read_text())
-    return sorted(_module_file(name) for name in seen)
+        seen[name] = path
+        todo += imported_modules(path.read_text())
+    return sorted(seen.values())
 
 
 def notebook_modules(notebook: Path) -> set[str]:

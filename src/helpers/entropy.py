@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -113,7 +114,7 @@ def split_rows(n_eval: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def followed_neuron(selection: pd.DataFrame | None, kind: str, selected: list[int], *, parameter: int = -1,
-                    case: int | None = None, named: list[int] = ()) -> tuple[int, str]:
+                    case: int | None = None, named: Sequence[int] = ()) -> tuple[int, str]:
     """The followed-neuron policy (the one neuron a page draws) and why: the ``neuron`` parameter if
     given ("parameter"); for the paper's models its case-study neuron, else its list's first
     ("paper"); else the rule's first ("rule": the largest |ΔH|, or |ΔD_KL| for ``kind`` "frequency",
@@ -396,7 +397,7 @@ def passage(model: TransformerBridge, sweep: Sweep, neuron: int, *, before: int 
     peak = mine.loc[mine.activation.idxmax()]
     row = sweep_rows(model, sweep)[int(peak.row)]
     layer = sweep.info["layer"]
-    store = {}
+    store: dict[str, torch.Tensor] = {}
     with torch.no_grad():
         logits = model.run_with_hooks(row[None].to(model.cfg.device), fwd_hooks=[(
             f"blocks.{layer}.mlp.hook_post", lambda act, hook: store.update(a=act[0, :, neuron].cpu()))])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -118,7 +119,7 @@ LOGITS_BYTES = 2**30  # memory for one batch of logits in the repeat pass
 _REPEAT_FIELDS = ("loss", "entropy", "act_mean", "window_means", "acts", "resid", "mlp_out")
 
 
-def repeat_pass(model: TransformerBridge, seqs: torch.Tensor, *, neurons: list[int] = (), max_gb: float = 0.5,
+def repeat_pass(model: TransformerBridge, seqs: torch.Tensor, *, neurons: Sequence[int] = (), max_gb: float = 0.5,
                 batch_size: int = 16, cache: bool = True, progress: bool = True) -> RepeatPass:
     """One clean forward pass over ``seqs``, kept on disk under the results directory, keyed by the
     model, its weights (all layers) and the sequences themselves, so that every induction page reads
@@ -378,8 +379,9 @@ def bos_ablation_naive(model: TransformerBridge, seqs: torch.Tensor, heads: list
                         pattern[:, h, p, 0] = 1
                 return pattern
 
-            store = {}
-            hooks = [(f"blocks.{l}.attn.hook_pattern", force_bos) for l in sorted({l for l, _ in heads})]
+            store: dict[str, torch.Tensor] = {}
+            hooks: list[tuple[str, Callable[..., Any]]] = [
+                (f"blocks.{l}.attn.hook_pattern", force_bos) for l in sorted({l for l, _ in heads})]
             hooks.append((f"blocks.{layer_out}.mlp.hook_post", lambda act, hook: store.update(a=act[0, p, neuron])))
             with torch.no_grad():
                 model.run_with_hooks(seqs[s:s + 1, :p + 1].to(model.cfg.device), return_type=None, fwd_hooks=hooks)
@@ -441,7 +443,7 @@ def bos_ablation(model: TransformerBridge, seqs: torch.Tensor, heads: list[tuple
         mask = torch.zeros(1, 1, n_pos, t + n_pos, dtype=torch.bool, device=device)
         mask[0, 0, :, :t] = torch.arange(t, device=device)[None] < pos.to(device)[:, None]
         mask[0, 0, :, t:] = torch.eye(n_pos, dtype=torch.bool, device=device)
-        store = {}
+        store: dict[str, torch.Tensor] = {}
 
         def bos_output(z, hook):  # z: [batch, n_pos, head, d_head]; a one-hot row onto BOS gives z_h = v_BOS
             layer = int(hook.name.split(".")[1])

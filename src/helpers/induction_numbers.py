@@ -7,7 +7,7 @@ and what the notebook computed, and returns ``{key: Estimate | value}`` for the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -98,7 +98,7 @@ def fig5b(page, clip: pd.DataFrame, neurons: list[int], random: list[int]) -> di
                                "max_entropy_reduction": {page.label(n): float(1 - ratios[n].mean(0).min())
                                                          for n in ratios},
                                "random_neurons": [page.label(n) for n in random]}
-    if random:
+    if strongest_random is not None:  # random is not empty
         numbers["max_entropy_reduction_random"] = bootstrap(reduction(strongest_random), seqs, unit="sequences",
                                                             seed=page.seed)
     others = [n for n in neurons[1:]]
@@ -150,7 +150,7 @@ def fig5c(page, scores: np.ndarray, components: dict[str, list], original: np.nd
     return numbers
 
 
-def fig10(page, clip: pd.DataFrame, neurons: list[int], random: list[int] = ()) -> dict[str, Any]:
+def fig10(page, clip: pd.DataFrame, neurons: list[int], random: Sequence[int] = ()) -> dict[str, Any]:
     """Fig 10c: the mean ΔLoss of the followed token-frequency neuron's clip mean-ablation on the
     tokens in the lowest and the highest quarter of clean loss, and the same for the page's random
     neuron with the largest |mean| (the reference: ablating any neuron raises a low loss and lowers a

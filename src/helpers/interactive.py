@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -93,7 +93,7 @@ def neuron_scatter(frame: pd.DataFrame, x: str, y: str, *, hover: Mapping[str, s
     whose label is in ``highlight`` are ringed and labelled."""
     trace = go.Scattergl if len(frame) > GL_ABOVE else go.Scatter
     fig = go.Figure()
-    parts = [(None, frame)] if groups is None else list(frame.groupby(groups, sort=False))
+    parts: list[tuple[Any, pd.DataFrame]] = [(None, frame)] if groups is None else list(frame.groupby(groups, sort=False))
     for name, part in parts:
         data, template = _hover(part, label, hover, {x: "x", y: "y"})
         marker: dict = {"size": 6, "opacity": 0.8}

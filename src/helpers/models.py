@@ -188,16 +188,18 @@ def load_model(name: str = DEFAULT_MODEL, *, device: str | None = None,
         raise ValueError(f"device_map is for Hub models; {name!r} is a {spec.source} model: pass device= instead")
     if device_map is None:
         device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if spec.twin is not None and _cached_twin(spec):
-        return from_hf(*_from_pretrained(prepare(spec)), spec, device=device, dtype=torch_dtype)
-    if spec.twin is not None:  # the base's model and tokenizer, made a twin on the CPU (the same on every machine)
-        hf_model, tokenizer = _load_hub(spec.base) if spec.base.source == "hub" else _load_local(spec.base)
-        twins.make(spec.twin, hf_model)
-        return from_hf(hf_model, tokenizer, spec, device=device, dtype=torch_dtype)
     if spec.source == "hub":
         placement = dict(device_map=device_map, max_memory=max_memory, offload_folder=offload_folder)
         bridge = _boot_hub(spec, device, torch_dtype, **{k: v for k, v in placement.items() if v is not None})
         return _finish(bridge, spec)
+    assert device is not None  # set above: only a Hub model goes without one (placed by device_map)
+    if spec.twin is not None and _cached_twin(spec):
+        return from_hf(*_from_pretrained(prepare(spec)), spec, device=device, dtype=torch_dtype)
+    if spec.twin is not None:  # the base's model and tokenizer, made a twin on the CPU (the same on every machine)
+        base = spec.trained
+        hf_model, tokenizer = _load_hub(base) if base.source == "hub" else _load_local(base)
+        twins.make(spec.twin, hf_model)
+        return from_hf(hf_model, tokenizer, spec, device=device, dtype=torch_dtype)
     hf_model, tokenizer = _load_local(spec)
     return from_hf(hf_model, tokenizer, spec, device=device, dtype=torch_dtype)
 
@@ -384,7 +386,7 @@ def prepare(spec: ModelSpec | str, *, full_check: bool = False) -> Path:
     """
     spec = resolve(spec) if isinstance(spec, str) else spec
     if spec.twin is not None:  # a twin of a cached copy is cached beside it; of anything else, made on each load
-        base = prepare(spec.base, full_check=full_check)
+        base = prepare(spec.trained, full_check=full_check)
         return _twin_copy(spec, base, full_check=full_check) if _cached_twin(spec) else base
     if spec.source == "registry":
         return _dequantised_copy(assets.fetch(spec.location), assets.ASSETS[spec.location].sha256,
@@ -424,16 +426,18 @@ def _twin_copy(spec: ModelSpec, base: Path, *, full_check: bool = False) -> Path
     version (whose init a null-init twin draws)."""
     import transformers
 
-    recipe = {"base": base.name, "kind": spec.twin, "seed": twins.SEED, "transformers": transformers.__version__,
+    kind = spec.twin
+    assert kind is not None, f"{spec.name} is not a twin"
+    recipe = {"base": base.name, "kind": kind, "seed": twins.SEED, "transformers": transformers.__version__,
               "twins_py": sha256_file(Path(twins.__file__))}
     tag = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
     def make() -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
         model, tokenizer = _from_pretrained(base)
-        twins.make(spec.twin, model)
+        twins.make(kind, model)
         return model, tokenizer
 
-    return _cached_copy(cache_dir() / "twins" / f"{spec.twin}-{base.name}-{tag}", make, recipe,
+    return _cached_copy(cache_dir() / "twins" / f"{kind}-{base.name}-{tag}", make, recipe,
                         f"making the twin {spec.name}", full_check=full_check)
 
 

@@ -21,7 +21,7 @@ from helpers.io import write_problem
 class Param:
     """One parameter: its Python type, its bounds or choices, and what it means."""
 
-    kind: type
+    kind: type[Any]
     help: str
     minimum: float | None = None
     maximum: float | None = None

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence, TypeGuard
 
 import numpy as np
 
@@ -46,7 +46,7 @@ class Estimate:
         return self.text()
 
 
-def is_estimate(data: Any) -> bool:
+def is_estimate(data: Any) -> TypeGuard[dict[str, Any]]:
     """Whether ``data`` is an :class:`Estimate` as stored in key_numbers.json."""
     return isinstance(data, dict) and {"value", "ci", "n", "unit"} <= set(data)
 
@@ -75,6 +75,16 @@ def bootstrap(statistic: Callable[[np.ndarray], Any], n_units: int, *, unit: str
     if point.ndim == 0:
         return Estimate(float(point), float(low), float(high), n_units, unit)
     return {"value": point, "low": np.asarray(low), "high": np.asarray(high)}
+
+
+def mean_at(values: np.ndarray) -> Callable[[np.ndarray], float]:
+    """The :func:`bootstrap` statistic ``idx -> mean(values[idx])``, with ``values`` bound now (safe in a loop)."""
+    return lambda idx: float(values[idx].mean())
+
+
+def median_at(values: np.ndarray) -> Callable[[np.ndarray], float]:
+    """The :func:`bootstrap` statistic ``idx -> median(values[idx])``, with ``values`` bound now (safe in a loop)."""
+    return lambda idx: float(np.median(values[idx]))
 
 
 def bootstrap_units(columns: dict[str, np.ndarray], units: np.ndarray, statistic: Callable[[dict[str, np.ndarray]], Any],
@@ -107,7 +117,8 @@ def t975(df: int) -> float:
     return _T975[max(k for k in _T975 if k <= df)] if df <= 30 else 1.96
 
 
-def split_mean(values: np.ndarray, *, unit: str, bounds: tuple[float, float] = (-math.inf, math.inf)) -> Estimate:
+def split_mean(values: np.ndarray | Sequence[float], *, unit: str,
+               bounds: tuple[float, float] = (-math.inf, math.inf)) -> Estimate:
     """The mean of a statistic computed on S disjoint, equal-size splits of the data, with the
     t interval mean ± t_{0.975, S-1} · sd / √S ("batch means"), clipped to ``bounds``.
 

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from helpers import entropy, weights
-from helpers.stats import Estimate, bootstrap, bootstrap_units, exact, robust_z, widened
+from helpers.stats import Estimate, bootstrap, bootstrap_units, exact, median_at, robust_z, widened
 
 N_TOP = 10  # "the highest-ρ neurons" of Fig 2e/2f
 STRONG_COS = 0.5  # |cos(W_Uᵀ w_out, u_freq)| above which a neuron's logit effect "follows log frequency" (S-05)
@@ -174,8 +174,7 @@ def fig2a(page) -> dict[str, Any]:
         out[key] = dict(zip(labels, mine.round(3).tolist()))
         out[f"random_{key}"] = exact(float(np.median(z[random])))
         if len(mine):
-            out[f"entropy_{key}"] = bootstrap(lambda idx, m=mine: float(np.median(m[idx])), len(mine),
-                                              unit="entropy neurons", seed=page.seed)
+            out[f"entropy_{key}"] = bootstrap(median_at(mine), len(mine), unit="entropy neurons", seed=page.seed)
     return out
 
 
@@ -338,7 +337,7 @@ def random_active_reference(page, column: str) -> Estimate | None:
             means[n] = abs(float(active[column].mean()))
     if not means:
         return None
-    return _mean(page, active_tokens(page, max(means, key=means.get)), column)
+    return _mean(page, active_tokens(page, max(means, key=means.__getitem__)), column)
 
 
 def _mean_of(column: str) -> Callable[[dict[str, np.ndarray]], float]:

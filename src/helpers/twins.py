@@ -12,6 +12,8 @@ A rule that gives "reproduced" or "partly" on a twin does not discriminate (book
 
 from __future__ import annotations
 
+from typing import Sequence
+
 KINDS = ("null-init", "null-shuffled")
 
 
@@ -65,7 +67,7 @@ def description(kind: str, base: str, base_description: str) -> str:
             f"the tokenizer and special tokens of `{base}`")
 
 
-def with_controls(models: list[str] | tuple[str, ...], controls: str) -> list[str]:
+def with_controls(models: Sequence[str], controls: str) -> list[str]:
     """``models`` with the null twins that ``controls`` adds, trained models first, then twins.
 
     ``none``: no twin added; ``default``: ``null-init:`` of the first trained model; ``all``: both

@@ -209,7 +209,9 @@ class NeuronStats:
     def layer_summary(self) -> pd.DataFrame:
         """Per layer: % dead, mean activation frequency of alive neurons, token detectors,
         detected tokens (per layer, cumulative, new overall, new vs the previous layer), positional neurons."""
-        rows, seen, previous = [], set(), set()
+        rows = []
+        seen: set[Any] = set()  # token ids detected so far
+        previous: set[Any] = set()  # token ids detected by the previous layer
         for layer, frame in self.neurons.groupby("layer"):
             alive = frame[~frame.dead]
             tokens = set(self.detector_tokens.token[self.detector_tokens.layer == layer])
@@ -320,7 +322,9 @@ def analyse(counts: ActivationCounts) -> dict[str, pd.DataFrame]:
         kinds, strong, n_ranges = [], [], []
         for n in np.flatnonzero(frame.positional.to_numpy()):
             kind, is_strong, ranges = positional_type(counts.pos_active[i, 1:, n] / n_rows, positions)
-            kinds.append(kind), strong.append(is_strong), n_ranges.append(len(ranges))
+            kinds.append(kind)
+            strong.append(is_strong)
+            n_ranges.append(len(ranges))
         # fr(pos) curves of the positional neurons and of the layer's CURVES_PER_LAYER highest-MI ones
         shown = np.union1d(np.flatnonzero(frame.positional.to_numpy()), np.argsort(-mi)[:CURVES_PER_LAYER])
         for n in shown:
@@ -372,8 +376,9 @@ def ngram_detectors(model: TransformerBridge, stats: NeuronStats, *, n: int = 3,
         st = special_tokens(model)
         folder = info.get("fired_dir")
         bits = {layer: fired_bits(folder, layer) for layer in {layer for layer, _ in pairs}} if folder else {}
-        if folder and all(b is not None and b.shape[:2] == tuple(rows.shape) for b in bits.values()):
-            grams = ngram_counts_from_bits(bits, rows, pairs, n=n, d_vocab=model.cfg.d_vocab, bos_id=st.bos_id)
+        usable = {layer: b for layer, b in bits.items() if b is not None and b.shape[:2] == tuple(rows.shape)}
+        if folder and len(usable) == len(bits):  # every layer's bits kept, for these rows
+            grams = ngram_counts_from_bits(usable, rows, pairs, n=n, d_vocab=model.cfg.d_vocab, bos_id=st.bos_id)
             source = "firings kept by the statistics pass"
         else:
             grams = count_ngrams(model, rows, pairs, n=n, threshold=info["threshold"], bos_id=st.bos_id,

@@ -29,7 +29,7 @@ import torch
 from helpers import voita
 from helpers.activations import ActivationCounts, fired_bits, ngram_counts_from_bits
 from helpers.cache import cached_tables
-from helpers.stats import Estimate, bootstrap, split_mean
+from helpers.stats import Estimate, bootstrap, mean_at, split_mean
 
 N_SPLITS = 4  # disjoint splits of the counted rows for the size-dependent intervals
 # Positional numbers need fr(pos) from at least this many rows per split: with fewer, fr(pos) = 0 or 1 at
@@ -68,7 +68,9 @@ class Firings:
         return cls(model, stats, rows)
 
     def packed(self, layer: int) -> np.ndarray:
-        return fired_bits(self.stats.info["fired_dir"], layer)
+        bits = fired_bits(self.stats.info["fired_dir"], layer)
+        assert bits is not None, f"the firings of layer {layer} are gone"  # Firings.of saw them all
+        return bits
 
     def layer(self, layer: int, lo: int = 0, hi: int | None = None) -> np.ndarray:
         """[hi - lo, T, d_mlp] bool: where each neuron of ``layer`` fired in rows lo..hi-1."""
@@ -268,11 +270,11 @@ def fig1(page) -> dict[str, Any]:
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = pd.Series(a, dtype=float), pd.Series(b, dtype=float)
-    keep = a.notna() & b.notna()
-    if keep.sum() < 3 or a[keep].nunique() < 2 or b[keep].nunique() < 2:
+    x, y = pd.Series(a, dtype=float), pd.Series(b, dtype=float)
+    keep = x.notna() & y.notna()
+    if keep.sum() < 3 or x[keep].nunique() < 2 or y[keep].nunique() < 2:
         return float("nan")
-    return float(a[keep].rank().corr(b[keep].rank()))
+    return float(x[keep].rank().corr(y[keep].rank()))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -360,8 +362,7 @@ def fig4(page) -> dict[str, Any]:
     for key, column in (("share_new_following_layers", "new_overall"), ("share_new_vs_previous", "new_vs_previous")):
         shares = (following[column] / following.detected_tokens).to_numpy()
         if len(shares) >= 3:
-            numbers[key] = bootstrap(lambda idx, s=shares: float(s[idx].mean()), len(shares), unit="layers",
-                                     seed=page.seed)
+            numbers[key] = bootstrap(mean_at(shares), len(shares), unit="layers", seed=page.seed)
     return _sized(numbers, page_sizes(page), {
         "token_detectors": (lambda t: float(t["neurons"].token_detector.sum()), (0.0, np.inf)),
         "detected_tokens": (lambda t: float(t["detector_tokens"].token.nunique()), (0.0, np.inf))}, page)
@@ -392,8 +393,7 @@ def fig5(page, suppression: pd.DataFrame) -> dict[str, Any]:
     if len(suppression) >= MIN_ITEMS:
         for key, values in (("suppression_share", suppression.suppresses.to_numpy(float)),
                             ("share_trigger_in_bottom10", suppression.trigger_in_bottom10.to_numpy(float))):
-            numbers[key] = bootstrap(lambda idx, v=values: float(v[idx].mean()), len(values), unit="detectors",
-                                     seed=page.seed)
+            numbers[key] = bootstrap(mean_at(values), len(values), unit="detectors", seed=page.seed)
     if len(suppression):
         numbers["median_trigger_percentile"] = float(suppression.trigger_percentile.median())
     return _sized(numbers, page_sizes(page), {
@@ -562,7 +562,7 @@ def domains(page, by_domain: dict[str, voita.NeuronStats]) -> dict[str, Any]:
                                      ("strong_positional_shared_share", "positional", strong)):
         also = b_n.loc[a_n.index[chosen], column].to_numpy(float)
         if len(also) >= MIN_ITEMS:
-            numbers[key_name] = bootstrap(lambda idx, v=also: float(v[idx].mean()), len(also),
+            numbers[key_name] = bootstrap(mean_at(also), len(also),
                                           unit=f"neurons {column} on {first}", seed=page.seed)
     sizes_a, sizes_b = page_sizes(page) if a is page.stats else by_size(page.lm, a), by_size(page.lm, b)
     if sizes_a is None or sizes_b is None:

@@ -72,7 +72,7 @@ class Session:
 
     # --- kernels
 
-    def kernel_manager_class(self, stderr: Any, cwd: Path) -> type:
+    def kernel_manager_class(self, stderr: Any, cwd: Path) -> type[Any]:
         """An ``AsyncKernelManager`` that starts the kernel in ``cwd`` with :meth:`kernel_env`, sends
         the kernel's own stderr (IPKernelApp's warnings, crash messages) to ``stderr`` instead of the
         terminal, and registers the kernel in the session (for a signal) and in the class's
@@ -86,7 +86,7 @@ class Session:
         class QuietKernelManager(AsyncKernelManager):
             started: list[Any] = []
 
-            async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
+            async def start_kernel(self, **kw: Any) -> None:
                 kw.setdefault("stderr", stderr)
                 kw["cwd"] = str(cwd)
                 kw["env"] = {**(kw.get("env") or os.environ), **session.kernel_env()}
