@@ -33,9 +33,10 @@ book: env
 test: env lint
 	$(PY) -m pytest
 
-# ruff (pyflakes, pycodestyle, import order, complexity, bugbear), configured in pyproject.toml
+# ruff (pyflakes, pycodestyle, import order, complexity, bugbear) and mypy, configured in pyproject.toml
 lint: env
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 # no papermill notebook, no real model: minutes (tests/conftest.py enforces it)
 test-fast: env
