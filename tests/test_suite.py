@@ -249,7 +249,8 @@ def test_lanes_run_chapters_together_and_the_cross_pages_last(tmp_path: Path) ->
 def test_a_page_s_family_is_its_setup_call_not_a_word_in_its_text(tmp_path: Path) -> None:
     write_notebook(tmp_path / "a.ipynb", "model = 'x'", "# unlike a VoitaPage, this page reads the sweep\n"
                    "page = pages.SweepPage.setup('a', globals())")
-    write_notebook(tmp_path / "b.ipynb", "model = 'x'", "from helpers.pages import VoitaPage\n"
+    write_notebook(tmp_path / "b.ipynb", "model = 'x'", "logging.setup()  # not a page's setup\n"
+                   "from helpers.pages import VoitaPage\n"
                    "page = VoitaPage.setup('b', globals())")
     assert page_family(tmp_path / "a.ipynb") == "stolfo"
     assert page_family(tmp_path / "b.ipynb") == "voita"

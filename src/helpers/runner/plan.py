@@ -125,9 +125,11 @@ def page_family(notebook: Path) -> str:
         except SyntaxError:
             continue
         for node in ast.walk(tree):
-            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "setup"
-                    and isinstance(node.func.value, (ast.Attribute, ast.Name))):
-                page_class = getattr(node.func.value, "attr", None) or getattr(node.func.value, "id", "")
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "setup"):
+                continue
+            owner = node.func.value  # pages.VoitaPage or VoitaPage
+            page_class = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+            if page_class.endswith("Page"):  # another object's setup() says nothing of the family
                 return "voita" if page_class == "VoitaPage" else "stolfo"
     return "stolfo"
 
